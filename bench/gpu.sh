@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The GPU path of the training lesson: times short GPT-2 124M runs (T=1024, B=16) on one GPU for
+# fp32/tf32/bf16 x flash/naive x torch.compile on/off, then two full 524,288-token steps of the real training loop
+# (--preset gpt2 --precision bf16 --compile), and writes bench/results/gpu_<date>.json (tokens/s, MFU, peak memory,
+# device, date). Runs with the machine's own python3 and torch (no fastcore, datasets or network); at most 6 minutes.
+#
+#   bash bench/gpu.sh              # on the GPU machine, from anywhere in the repository
+#   bash bench/gpu.sh --smoke      # tiny sizes on the CPU: checks the script end to end in about a minute
+#
+# Extra flags go to bench/gpu_bench.py (see --help). If $OUT is set, the JSON is also copied there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+PY="${PYTHON:-python3}"
+"$PY" -c "import torch; print('torch', torch.__version__, '| cuda', torch.cuda.is_available())"
+status=0
+timeout 350 "$PY" bench/gpu_bench.py --budget-s 290 "$@" || status=$?
+if [ -n "${OUT:-}" ] && [ -d "${OUT}" ]; then cp bench/results/*_"$(date +%F)".json "$OUT"/ 2>/dev/null || true; fi
+exit $status
