@@ -1,11 +1,13 @@
-"""Run the three experiments of the course at full size and print their tables: precision (fp32/TF32/bf16: step time,
-tokens/s, peak memory, error of logits and gradients against fp32, and short loss curves), flash vs naive attention
-(time and peak memory against T, forward and forward+backward) and gradient accumulation (gradient error against one
-big batch, step time and peak memory against micro-batch size).
+"""Run the course's three experiments at full size and print their tables.
+
+Precision (fp32/TF32/bf16: step time, tokens/s, peak memory, error of logits and gradients against fp32, and short loss
+curves), flash vs naive attention (time and peak memory against T, forward and forward+backward) and gradient
+accumulation (gradient error against one big batch, step time and peak memory against micro-batch size).
 
     python bench/experiments.py                          # everything, on the best device (CPU here: ~15-30 minutes)
     python bench/experiments.py --only attention         # one experiment
     python bench/experiments.py --device cuda            # GPU sizes (GPT-2 124M); writes bench/results/experiments_<date>.json
+    python bench/experiments.py --smoke                  # tiny sizes: checks the script end to end in a minute
 
 The sizes are `gpt2_nb.bench.full_sizes(device)`, the same ones the experiment notebooks record. The measuring code is
 `gpt2_nb.bench`. Ends with the headline numbers: bf16's speed-up over fp32, flash's share of naive's peak memory at the
@@ -22,6 +24,10 @@ from gpt2_nb.bench import (stamp, device_info, full_sizes, sized_config, availab
                            short_train, attention_sweep, accumulation_sweep, table)
 
 EXPERIMENTS = ('precision', 'curves', 'attention', 'accumulation')
+SMOKE = dict(precision=dict(preset='tiny', batch_size=1, seq_len=16, warmup=0, repeats=1),
+             curves=dict(preset='tiny', steps=2, batch_size=1, seq_len=16),
+             attention=dict(seq_lens=(64, 128), warmup=0, repeats=1),
+             accumulation=dict(preset='tiny', total_batch=2, micro_batches=(1, 2), seq_len=16, warmup=0, repeats=1))
 
 
 def sample_data() -> Path:
@@ -32,12 +38,12 @@ def sample_data() -> Path:
     return out
 
 
-def run(only=EXPERIMENTS, device='auto', data=None, json_path=None, say=print) -> dict:
-    "Run the chosen experiments at full size on `device`; print each table and return {experiment: rows}."
+def run(only=EXPERIMENTS, device='auto', data=None, json_path=None, smoke=False, say=print) -> dict:
+    "Run the chosen experiments at full size (or smoke-test size) on `device`; print each table and return {experiment: rows}."
     bad = [e for e in only if e not in EXPERIMENTS]
     if bad: raise GPT2NBError(f"unknown experiment {bad[0]!r}: choose from {', '.join(EXPERIMENTS)}")
     device = get_device(device)
-    sizes = full_sizes(device)
+    sizes = SMOKE if smoke else full_sizes(device)
     report = dict(device_info(device), sizes=sizes)
     say(stamp(device))
     for name in only:
@@ -108,12 +114,13 @@ def main(argv=None):
     p.add_argument('--only', default=','.join(EXPERIMENTS), help=f"comma-separated subset of {','.join(EXPERIMENTS)}")
     p.add_argument('--device', default='auto', help='auto (cuda > mps > cpu), cpu or cuda')
     p.add_argument('--data', default=None, help='a folder written by gpt2nb_prepare for the loss curves (default: the bundled sample)')
+    p.add_argument('--smoke', action='store_true', help='tiny sizes, to check the script end to end')
     p.add_argument('--json', default=None, help='also write the results here (default on CUDA: bench/results/experiments_<date>.json)')
     a = p.parse_args(argv)
     json_path = a.json
-    if json_path is None and get_device(a.device).type == 'cuda':
+    if json_path is None and get_device(a.device).type == 'cuda' and not a.smoke:
         json_path = Path(__file__).resolve().parent/'results'/f"experiments_{device_info('cuda')['date']}.json"
-    run([e.strip() for e in a.only.split(',') if e.strip()], a.device, a.data, json_path)
+    run([e.strip() for e in a.only.split(',') if e.strip()], a.device, a.data, json_path, a.smoke)
 
 
 if __name__ == '__main__': run_cli(main)

@@ -117,7 +117,8 @@ def main(argv=None):
     p.add_argument('--steps', type=int, default=10, help='timed steps')
     p.add_argument('--budget-s', type=float, default=300, help='skip configurations that would end after this many seconds')
     p.add_argument('--compile-cost-s', type=float, default=75, help='budget to assume for a compiled configuration')
-    p.add_argument('--no-cli-check', action='store_true', help='skip the final run of the real training loop')
+    p.add_argument('--no-cli-check', action='store_true', help='skip the run of the real training loop')
+    p.add_argument('--extra-batch-sizes', default='32', help='if time is left: the headline configuration at these micro-batch sizes too')
     p.add_argument('--out', default=None, help='JSON to write (default bench/results/gpu_<date>.json; with --smoke a file in the temp folder)')
     a = p.parse_args(argv)
     t_start = time.time()
@@ -184,6 +185,12 @@ def main(argv=None):
             m = f"{r['mfu']:.1%}" if r.get('mfu') is not None else '-'
             print(f"{tag} {r['tokens_per_sec']:>12,.0f} tok/s {r['ms_per_step']:>9.1f} ms/step  MFU {m:>6}  "
                   f"peak {r['peak_mem_gib']} GiB  warm-up {r['warmup_s']} s  loss {r['loss']}", flush=True)
+    for bs in [int(b) for b in a.extra_batch_sizes.split(',') if b.strip()] if not a.smoke else []:
+        if time.time() - t_start + a.compile_cost_s > a.budget_s: break
+        try: r = time_config('bf16', 'flash', True, device, model_kw, bs, a.seq_len, a.warmup, a.steps)
+        except torch.cuda.OutOfMemoryError: r = dict(precision='bf16', attention='flash', compile=True, error='out of memory')
+        r['batch_size'] = bs; report.setdefault('extra', []).append(r); write()
+        print(f"bf16 flash compiled B={bs}: {r.get('tokens_per_sec', 0):,.0f} tok/s, MFU {r.get('mfu')}", flush=True)
     write()
     print(f"done in {time.time() - t_start:.0f} s: {out}", flush=True)
 

@@ -59,8 +59,8 @@ def test_accumulation_equals_big_batch(data, tmp_path):
 
 # --- acceptance 2: resume after Ctrl-C and after SIGKILL --------------------------------------------------------------
 
-RESUME = ['--total-batch', '256', '--batch-size', '4', '--max-steps', '20', '--warmup-steps', '3', '--lr', '3e-3',
-          '--eval-every', '5', '--ckpt-every', '5', '--log-every', '1']
+RESUME = ['--batch-size', '4', '--max-steps', '20', '--warmup-steps', '3', '--lr', '3e-3', '--eval-every', '10',
+          '--eval-batches', '1', '--sample-tokens', '4', '--ckpt-every', '5', '--log-every', '1']
 
 @pytest.fixture(scope='module')
 def uninterrupted(data, tmp_path_factory):

@@ -1,0 +1,145 @@
+"""Bad input, table-driven: every case exits non-zero with one line naming the problem, no traceback, and no new files.
+
+Each case builds its inputs in a fresh folder, snapshots it, runs one CLI, and checks the folder afterwards."""
+import json, os, pickle, shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_cmd, assert_one_line_error, PY
+
+BIN = Path(PY).parent  # the console scripts installed beside this python
+PREPARE, TRAIN, SAMPLE = [BIN/'gpt2nb_prepare'], [BIN/'gpt2nb_train'], [BIN/'gpt2nb_sample']
+TINY = ['--n-layer', '1', '--n-head', '2', '--n-embd', '32', '--batch-size', '2', '--seq-len', '16',
+        '--eval-every', '2', '--eval-batches', '1', '--sample-tokens', '4', '--log-every', '1', '--device', 'cpu']
+
+@pytest.fixture(scope='module')
+def base(tmp_path_factory):
+    "A prepared data folder and a finished 2-step run, shared by the cases (each case copies what it changes)."
+    root = tmp_path_factory.mktemp('base')
+    docs = [{'text': f'Document {i} says hello to the number {i*i} and goes on a little while. ' * 3} for i in range(400)]
+    (root/'docs.jsonl').write_text(''.join(json.dumps(d) + '\n' for d in docs))
+    run_cmd(*PREPARE, '--source', root/'docs.jsonl', '--out', root/'data', '--shard-tokens', '4000', '--workers', '1', check=True)
+    run_cmd(*TRAIN, '--data', root/'data', '--out', root/'run', *TINY, '--max-steps', '2', check=True)
+    return root
+
+def _files(d): return sorted(str(p.relative_to(d)) for p in Path(d).rglob('*'))
+
+def _copy(base, w, *names):
+    for n in names:
+        s = base/n
+        (shutil.copytree if s.is_dir() else shutil.copy)(s, w/n)
+
+# Each case: (id, setup(base, w) -> argv, words the one-line message must contain)
+def c_prep_missing(b, w): return [*PREPARE, '--source', w/'nope.jsonl', '--out', w/'out']
+def c_prep_empty(b, w): (w/'e.jsonl').write_text(''); return [*PREPARE, '--source', w/'e.jsonl', '--out', w/'out']
+def c_prep_empty_docs(b, w): (w/'e.jsonl').write_text('{"text": ""}\n' * 3); return [*PREPARE, '--source', w/'e.jsonl', '--out', w/'out']
+def c_prep_column(b, w): _copy(b, w, 'docs.jsonl'); return [*PREPARE, '--source', w/'docs.jsonl', '--out', w/'out', '--text-column', 'body']
+def c_prep_unwritable(b, w):
+    _copy(b, w, 'docs.jsonl'); (w/'afile').write_text('x')
+    return [*PREPARE, '--source', w/'docs.jsonl', '--out', w/'afile'/'out']
+def c_prep_shard0(b, w): _copy(b, w, 'docs.jsonl'); return [*PREPARE, '--source', w/'docs.jsonl', '--out', w/'out', '--shard-tokens', '0']
+def c_prep_workers0(b, w): _copy(b, w, 'docs.jsonl'); return [*PREPARE, '--source', w/'docs.jsonl', '--out', w/'out', '--workers', '0']
+def c_prep_suffix(b, w): (w/'d.csv').write_text('text\nhello\n'); return [*PREPARE, '--source', w/'d.csv', '--out', w/'out']
+def c_prep_not_utf8(b, w): (w/'d.txt').write_bytes(b'caf\xe9 au lait\n'); return [*PREPARE, '--source', w/'d.txt', '--out', w/'out']
+def c_prep_bad_json(b, w): (w/'d.jsonl').write_text('{"text": "ok"}\n{"text": broken\n'); return [*PREPARE, '--source', w/'d.jsonl', '--out', w/'out']
+def c_prep_hub(b, w): return [*PREPARE, '--source', 'HuggingFaceTB/cosmopedia-100k', '--out', w/'out']
+def c_prep_bad_flag(b, w): return [*PREPARE, '--shard-tokens', 'many', '--out', w/'out']
+
+def c_train_no_data(b, w): return [*TRAIN, '--data', w/'missing', '--out', w/'run', *TINY, '--max-steps', '1']
+def c_train_no_manifest(b, w):
+    _copy(b, w, 'data'); (w/'data'/'manifest.json').unlink()
+    return [*TRAIN, '--data', w/'data', '--out', w/'run', *TINY, '--max-steps', '1']
+def c_train_bad_manifest(b, w):
+    _copy(b, w, 'data'); (w/'data'/'manifest.json').write_text('{"shards": [')
+    return [*TRAIN, '--data', w/'data', '--out', w/'run', *TINY, '--max-steps', '1']
+def _first_shard(w, split='train'): return sorted((w/'data').glob(f'{split}_*.npy'))[0]
+def c_train_truncated(b, w):
+    _copy(b, w, 'data'); s = _first_shard(w); s.write_bytes(s.read_bytes()[:-100])
+    return [*TRAIN, '--data', w/'data', '--out', w/'run', *TINY, '--max-steps', '1']
+def c_train_dtype(b, w):
+    _copy(b, w, 'data'); s = _first_shard(w); a = np.load(s); np.save(s, a.astype(np.int32))
+    return [*TRAIN, '--data', w/'data', '--out', w/'run', *TINY, '--max-steps', '1']
+def c_train_token_range(b, w):
+    _copy(b, w, 'data'); s = _first_shard(w); a = np.load(s); a[5] = 60000; np.save(s, a)
+    return [*TRAIN, '--data', w/'data', '--out', w/'run', *TINY, '--max-steps', '1']
+def c_train_total_batch(b, w): _copy(b, w, 'data'); return [*TRAIN, '--data', w/'data', '--out', w/'run', *TINY, '--max-steps', '1', '--total-batch', '100']
+def c_train_batch0(b, w): _copy(b, w, 'data'); return [*TRAIN, '--data', w/'data', '--out', w/'run', *TINY, '--max-steps', '1', '--batch-size', '0']
+def c_train_heads(b, w): _copy(b, w, 'data'); return [*TRAIN, '--data', w/'data', '--out', w/'run', *TINY, '--max-steps', '1', '--n-head', '3']
+def c_train_preset(b, w): return [*TRAIN, '--preset', 'gpt5', '--out', w/'run']
+def c_train_no_ckpt(b, w): _copy(b, w, 'data'); return [*TRAIN, '--data', w/'data', '--out', w/'run', *TINY, '--max-steps', '4', '--resume']
+def c_train_other_config(b, w):
+    _copy(b, w, 'data', 'run')
+    args = [a if a != '32' else '64' for a in TINY]  # --n-embd 64: not the checkpoint's model
+    return [*TRAIN, '--data', w/'data', '--out', w/'run', *args, '--max-steps', '4', '--resume']
+def c_train_corrupt_ckpt(b, w):
+    _copy(b, w, 'data', 'run'); c = w/'run'/'ckpt.pt'; c.write_bytes(c.read_bytes()[: c.stat().st_size // 2])
+    return [*TRAIN, '--data', w/'data', '--out', w/'run', *TINY, '--max-steps', '4', '--resume']
+def c_train_cuda(b, w):
+    if torch.cuda.is_available(): pytest.skip('this machine has CUDA')
+    _copy(b, w, 'data'); args = [a for a in TINY if a not in ('--device', 'cpu')]
+    return [*TRAIN, '--data', w/'data', '--out', w/'run', *args, '--max-steps', '1', '--device', 'cuda']
+
+class Boom:
+    "A pickle payload: unpickling it would create a file."
+    def __init__(self, path): self.path = path
+    def __reduce__(self): return (os.system, (f'touch {self.path}',))
+def c_sample_pickle(b, w):
+    torch.save({'model': Boom(w/'PWNED')}, w/'evil.pt')
+    return [*SAMPLE, '--ckpt', w/'evil.pt']
+def c_train_pickle(b, w):
+    _copy(b, w, 'data', 'run'); torch.save({'model': Boom(w/'PWNED')}, w/'run'/'ckpt.pt')
+    return [*TRAIN, '--data', w/'data', '--out', w/'run', *TINY, '--max-steps', '4', '--resume']
+def c_sample_missing(b, w): return [*SAMPLE, '--ckpt', w/'nope.pt']
+def c_sample_corrupt(b, w): (w/'c.pt').write_bytes(b'not a checkpoint'); return [*SAMPLE, '--ckpt', w/'c.pt']
+def c_sample_tokens(b, w): _copy(b, w, 'run'); return [*SAMPLE, '--ckpt', w/'run'/'ckpt.pt', '--max-new-tokens', '0']
+def c_sample_temp(b, w): _copy(b, w, 'run'); return [*SAMPLE, '--ckpt', w/'run'/'ckpt.pt', '--temperature', '0']
+
+CASES = [
+    ('prepare: missing source', c_prep_missing, ['does not exist']),
+    ('prepare: empty source', c_prep_empty, ['no documents']),
+    ('prepare: only empty documents', c_prep_empty_docs, ['empty']),
+    ('prepare: unknown text column', c_prep_column, ['body', '--text-column']),
+    ('prepare: unwritable output folder', c_prep_unwritable, ['--out']),
+    ('prepare: --shard-tokens 0', c_prep_shard0, ['--shard-tokens']),
+    ('prepare: --workers 0', c_prep_workers0, ['--workers']),
+    ('prepare: unsupported file type', c_prep_suffix, ['.parquet, .jsonl or .txt']),
+    ('prepare: non-UTF-8 text', c_prep_not_utf8, ['UTF-8']),
+    ('prepare: malformed JSON line', c_prep_bad_json, ['line 2', 'JSON']),
+    ('prepare: Hub unreachable', c_prep_hub, ['Hub']),
+    ('prepare: non-integer flag', c_prep_bad_flag, ['--shard-tokens']),
+    ('train: missing data folder', c_train_no_data, ['does not exist']),
+    ('train: no manifest', c_train_no_manifest, ['manifest']),
+    ('train: corrupt manifest', c_train_bad_manifest, ['manifest']),
+    ('train: truncated shard', c_train_truncated, ['truncated']),
+    ('train: wrong-dtype shard', c_train_dtype, ['uint16']),
+    ('train: token ids out of range', c_train_token_range, ['60000']),
+    ('train: total batch does not divide', c_train_total_batch, ['--total-batch']),
+    ('train: --batch-size 0', c_train_batch0, ['--batch-size']),
+    ('train: n_embd not divisible by n_head', c_train_heads, ['n_head']),
+    ('train: unknown preset', c_train_preset, ['gpt5']),
+    ('train: --resume without checkpoint', c_train_no_ckpt, ['--resume']),
+    ('train: checkpoint of another config', c_train_other_config, ['n_embd']),
+    ('train: corrupt checkpoint', c_train_corrupt_ckpt, ['ckpt.pt']),
+    ('train: pickle payload in checkpoint', c_train_pickle, ['ckpt.pt']),
+    ('train: --device cuda without CUDA', c_train_cuda, ['cuda']),
+    ('sample: missing checkpoint', c_sample_missing, ['nope.pt']),
+    ('sample: corrupt checkpoint', c_sample_corrupt, ['c.pt']),
+    ('sample: pickle payload', c_sample_pickle, ['evil.pt']),
+    ('sample: --max-new-tokens 0', c_sample_tokens, ['--max-new-tokens']),
+    ('sample: --temperature 0', c_sample_temp, ['--temperature']),
+]
+
+@pytest.mark.parametrize('name,setup,words', CASES, ids=[c[0] for c in CASES])
+def test_bad_input(base, tmp_path, name, setup, words):
+    argv = setup(base, tmp_path)
+    before = {p: (tmp_path/p).stat().st_mtime_ns for p in _files(tmp_path)}
+    r = run_cmd(*argv, cwd=tmp_path, timeout=300)
+    assert_one_line_error(r, *words)
+    after = {p: (tmp_path/p).stat().st_mtime_ns for p in _files(tmp_path)}
+    assert after == before, f"files changed: {set(after) ^ set(before) or [p for p in after if after[p] != before[p]]}"
+    assert not (tmp_path/'PWNED').exists(), "the pickle payload ran"
+
+def test_case_count(): assert len(CASES) >= 20
