@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_attention.ipynb #e7d38539
 from __future__ import annotations
-import json, math, subprocess, sys
+import json, math, os, subprocess, sys
 
 import torch
 import torch.nn as nn
@@ -59,11 +59,20 @@ class CausalSelfAttention(nn.Module):
 
 # %% ../nbs/04_attention.ipynb #cdbf6ec1
 _COST_PROBE = r'''
-import json, resource, sys, time, torch
+import json, os, resource, sys, time, torch
 from gpt2_nb.attention import ATTENTIONS
 a = json.loads(sys.argv[1])
-torch.set_num_threads(a['threads']) if a['threads'] else None
+if a['threads']: torch.set_num_threads(a['threads'])
 fn, dt = ATTENTIONS[a['impl']], getattr(torch, a['dtype'])
+def status_kib(key):                               # VmRSS (now) or VmHWM (peak) from /proc, in KiB
+    for line in open('/proc/self/status'):
+        if line.startswith(key): return int(line.split()[1])
+def reset_peak():                                  # Linux >= 4.0: set the peak (VmHWM) to the current RSS
+    try:
+        with open('/proc/self/clear_refs', 'w') as f: f.write('5')
+        return status_kib('VmRSS')
+    except OSError: return None
+def peak_kib(): return status_kib('VmHWM') if os.path.exists('/proc/self/status') else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 def inputs(T):
     g = torch.Generator().manual_seed(0)
     shape = (a['batch'], a['n_head'], T, a['head_size'])
@@ -74,9 +83,9 @@ def step(q, k, v, dy):
     return y
 step(*inputs(8))                                   # load the kernels and start the threads
 q, k, v, dy = inputs(a['seq_len'])
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = reset_peak() or peak_kib()                # without the reset: the high-water mark so far
 y = step(q, k, v, dy)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+peak = peak_kib() - before
 times = []
 for _ in range(a['steps']):
     for t in (q, k, v): t.grad = None
@@ -93,8 +102,10 @@ def attention_cost(impl:str, # 'naive' or 'flash'
                    steps:int=3, # timed steps after the measured one; the fastest is reported
                    threads:int|None=None): # torch threads in the child (None: torch's default)
     "Peak extra resident memory (MiB, from `ru_maxrss` in a fresh process) and time (ms) of one attention step."
+    if steps < 1: raise ValueError(f"steps must be >= 1, got {steps}")
     args = dict(impl=impl, seq_len=seq_len, batch=batch, n_head=n_head, head_size=head_size, dtype=dtype,
                 backward=backward, steps=steps, threads=threads)
-    r = subprocess.run([sys.executable, '-c', _COST_PROBE, json.dumps(args)], capture_output=True, text=True)
+    env = {**os.environ, 'MALLOC_MMAP_THRESHOLD_': '131072'}  # glibc: big buffers mapped and unmapped, not kept in the heap
+    r = subprocess.run([sys.executable, '-c', _COST_PROBE, json.dumps(args)], capture_output=True, text=True, env=env)
     if r.returncode: raise RuntimeError(f"attention probe failed: {r.stderr.strip().splitlines()[-1:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
