@@ -302,14 +302,8 @@ def _clean(out:Path, keep=None):
         if TMP_RE.fullmatch(f.name) or (keep is not None and SHARD_RE.fullmatch(f.name) and f.name not in keep): f.unlink()
 
 # %% ../nbs/02_data.ipynb #9d20dde5
-def _prepare(source=None, # None: the bundled sample; a Hub dataset name; a .parquet/.jsonl/.txt file or folder
-            out=DEFAULT_OUT, # folder for the shards and manifest.json
-            text_column='text', # column (parquet, Hub) or field (JSON lines) holding the text
-            shard_tokens=1_000_000, # tokens per shard file
-            val_tokens=None, # val budget in tokens (whole documents); default 10% of the source, at most 1M
-            workers=None, # tokenizing processes; default: the CPU count
-           ) -> dict:
-    "The work of `prepare`."
+def _prepare(source, out, text_column, shard_tokens, val_tokens, workers) -> dict:
+    "The work of `prepare` (below), which documents the arguments and cleans up after bad input."
     _check_int('shard_tokens', shard_tokens, 1); _check_int('val_tokens', val_tokens, 0); _check_int('workers', workers, 1)
     src = Source(source, text_column)
     val_tokens = default_val_tokens(src.text_bytes) if val_tokens is None else val_tokens

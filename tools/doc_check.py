@@ -1,0 +1,68 @@
+"""Checks of the notebooks as documentation, fast enough for CI (nothing is executed).
+
+1. Every lesson opens with a title (`# ...`) and a summary (`> ...`) in its first markdown cell.
+2. No cell that nbdev's docs processing executes holds more than imports or definitions. nbdev's `exec_show_docs`
+   runs every exported cell, every `show_doc` cell and every cell that contains an import: a test cell that also imports
+   something would run during `nbdev_proc_nbs`/`nbdev_docs` — slowly, and outside the tests.
+3. The public API is documented: exported functions and classes get their `show_doc` from nbdev automatically; every
+   public method with a docstring of an exported class needs a `show_doc(Class.method)` cell.
+
+    python tools/doc_check.py [nbs]     # prints what it found; exit 1 if any check fails
+"""
+import ast, importlib, inspect, json, re, sys, warnings
+from pathlib import Path
+
+from execnb.nbio import read_nb
+from nbdev.process import NBProcessor
+from nbdev.processors import _do_eval
+
+SHOW_DIRECTIVES = {'export', 'exports', 'exporti', 'exec_doc'}
+
+
+def title_and_summary(nb) -> bool:
+    md = next((c for c in nb.cells if c.cell_type == 'markdown'), None)
+    return md is not None and re.search(r'^# \S', md.source, re.M) is not None and re.search(r'^> \S', md.source, re.M) is not None
+
+
+def mixed_cells(nb_path):
+    "The cells nbdev's docs processing would execute that hold more than imports: [(index, first line)]."
+    nb = read_nb(nb_path)
+    NBProcessor(nb_path, [], nb=nb).process()  # parses each cell's directives
+    out = []
+    for i, c in enumerate(nb.cells):
+        if c.cell_type != 'code' or c.directives_.keys() & SHOW_DIRECTIVES or 'show_doc' in c.source: continue
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            if not _do_eval(c): continue
+        if any(not isinstance(n, (ast.Import, ast.ImportFrom)) for n in ast.parse(c.source).body):
+            out.append((i, c.source.splitlines()[0][:80]))
+    return out
+
+
+def undocumented_methods(nb_path):
+    "Public methods, with a docstring, of the classes the notebook's module exports, that no `show_doc` cell shows."
+    nb = read_nb(nb_path)
+    m = re.search(r'^#\|\s*default_exp\s+(\S+)', '\n'.join(c.source for c in nb.cells), re.M)
+    if not m: return []
+    mod = importlib.import_module(f'gpt2_nb.{m.group(1)}')
+    shown = set(re.findall(r'show_doc\(([\w.]+)', '\n'.join(c.source for c in nb.cells)))
+    missing = []
+    for name in getattr(mod, '__all__', []):
+        cls = getattr(mod, name)
+        if not inspect.isclass(cls) or cls.__module__ != mod.__name__: continue
+        for k, v in vars(cls).items():
+            f = v.__func__ if isinstance(v, (classmethod, staticmethod)) else v.fget if isinstance(v, property) else v
+            if k.startswith('_') or not callable(f) or not getattr(f, '__doc__', None): continue
+            if f'{name}.{k}' not in shown: missing.append(f'{name}.{k}')
+    return missing
+
+
+if __name__ == '__main__':
+    root = Path(sys.argv[1] if len(sys.argv) > 1 else 'nbs')
+    problems = []
+    for p in sorted(root.glob('*.ipynb')):
+        if not title_and_summary(read_nb(p)): problems.append(f"{p.name}: no '# title' and '> summary' in its first markdown cell")
+        problems += [f"{p.name} cell {i}: imports mixed with other code: {first}" for i, first in mixed_cells(p)]
+        problems += [f"{p.name}: no show_doc({m})" for m in undocumented_methods(p)]
+    print('\n'.join(problems) if problems else f"docs checks passed: {len(list(root.glob('*.ipynb')))} notebooks")
+    sys.exit(1 if problems else 0)
