@@ -1,6 +1,8 @@
 "Shared pytest setup: the `slow` marker (skipped unless --runslow) and helpers for running the CLIs."
-import os, subprocess, sys
+import json, os, subprocess, sys
 from pathlib import Path
+
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,3 +37,51 @@ def assert_one_line_error(r, *needles):
     return lines[0]
 
 PY = sys.executable
+
+
+# --- training runs shared by test_train and test_faults ---------------------------------------------------------------
+
+TINY = ['--n-layer', '2', '--n-head', '4', '--n-embd', '64', '--seq-len', '32', '--eval-batches', '2', '--sample-tokens', '8']
+TIMING = ('tokens_per_sec', 'dt_ms', 'mfu')
+
+
+def make_shards(d, n_train=60_000, n_val=8_000, vocab=512, seed=0):
+    "A prepared-data folder of random tokens below `vocab` (a manifest like gpt2nb_prepare's, one shard per split)."
+    d = Path(d); d.mkdir(parents=True, exist_ok=True)
+    rng, shards = np.random.default_rng(seed), []
+    for split, n in (('train', n_train), ('val', n_val)):
+        np.save(d/f'{split}_000000.npy', rng.integers(0, vocab, n).astype(np.uint16))
+        shards.append(dict(file=f'{split}_000000.npy', split=split, tokens=n))
+    (d/'manifest.json').write_text(json.dumps(dict(version=1, source='random', shards=shards, tokens=dict(train=n_train, val=n_val))))
+    return d
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory): return make_shards(tmp_path_factory.mktemp('data'))
+
+
+def train_args(data, out, *extra):
+    "The `python -m gpt2_nb.train` arguments of a tiny CPU run on `data` into `out`."
+    return ['-m', 'gpt2_nb.train', '--data', data, '--out', out, '--device', 'cpu', *TINY, *extra]
+
+def records(out, kind='loss'):
+    "A run's train ('loss') or eval ('val_loss') records, without the timing fields."
+    from gpt2_nb.train import read_log
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in read_log(Path(out)/'log.jsonl') if kind in r]
+
+RESUME = ['--batch-size', '4', '--max-steps', '20', '--warmup-steps', '3', '--lr', '3e-3', '--eval-every', '10',
+          '--eval-batches', '1', '--sample-tokens', '4', '--ckpt-every', '5', '--log-every', '1']
+
+@pytest.fixture(scope='session')
+def small_data(tmp_path_factory):
+    "So little data (11 batches of 4 rows) that 20 steps run through it almost twice: resume across an epoch boundary."
+    return make_shards(tmp_path_factory.mktemp('small'), n_train=1_500, n_val=800)
+
+@pytest.fixture(scope='session')
+def uninterrupted(small_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp('full')
+    r = run_cmd(PY, *train_args(small_data, out, *RESUME), timeout=300)
+    assert r.returncode == 0, r.stderr
+    epochs = [x['epoch'] for x in records(out)]
+    assert epochs[10] == 0 and epochs[11] == 1  # 11 batches per epoch: step 12 starts the second
+    return out

@@ -6,33 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_cmd, assert_one_line_error, PY, REPO
+from conftest import run_cmd, assert_one_line_error, PY, REPO, TINY, RESUME, make_shards, train_args, records
 from gpt2_nb.train import TrainConfig, train, read_log, load_checkpoint
-
-TINY = ['--n-layer', '2', '--n-head', '4', '--n-embd', '64', '--seq-len', '32', '--eval-batches', '2', '--sample-tokens', '8']
-TIMING = ('tokens_per_sec', 'dt_ms', 'mfu')
-
-
-def make_shards(d, n_train=60_000, n_val=8_000, vocab=512, seed=0):
-    "A prepared-data folder of random tokens below `vocab` (a manifest like gpt2nb_prepare's, one shard per split)."
-    d = Path(d); d.mkdir(parents=True, exist_ok=True)
-    rng, shards = np.random.default_rng(seed), []
-    for split, n in (('train', n_train), ('val', n_val)):
-        np.save(d/f'{split}_000000.npy', rng.integers(0, vocab, n).astype(np.uint16))
-        shards.append(dict(file=f'{split}_000000.npy', split=split, tokens=n))
-    (d/'manifest.json').write_text(json.dumps(dict(version=1, source='random', shards=shards, tokens=dict(train=n_train, val=n_val))))
-    return d
-
-
-@pytest.fixture(scope='module')
-def data(tmp_path_factory): return make_shards(tmp_path_factory.mktemp('data'))
-
-
-def train_args(data, out, *extra): return ['-m', 'gpt2_nb.train', '--data', data, '--out', out, '--device', 'cpu', *TINY, *extra]
-
-def records(out, kind='loss'):
-    "A run's train ('loss') or eval ('val_loss') records, without the timing fields."
-    return [{k: v for k, v in r.items() if k not in TIMING} for r in read_log(Path(out)/'log.jsonl') if kind in r]
 
 def compare(a, b, loss_tol=1e-5, norm_rel=1e-4):
     assert [r['step'] for r in a] == [r['step'] for r in b]
@@ -59,16 +34,6 @@ def test_accumulation_equals_big_batch(data, tmp_path):
 
 # --- acceptance 2: resume after Ctrl-C and after SIGKILL --------------------------------------------------------------
 
-RESUME = ['--batch-size', '4', '--max-steps', '20', '--warmup-steps', '3', '--lr', '3e-3', '--eval-every', '10',
-          '--eval-batches', '1', '--sample-tokens', '4', '--ckpt-every', '5', '--log-every', '1']
-
-@pytest.fixture(scope='module')
-def uninterrupted(data, tmp_path_factory):
-    out = tmp_path_factory.mktemp('full')
-    r = run_cmd(PY, *train_args(data, out, *RESUME), timeout=300)
-    assert r.returncode == 0, r.stderr
-    return out
-
 def interrupt_when(args, pattern, sig, timeout=120):
     "Start a training run; when a stdout line contains `pattern`, send `sig`; return (returncode, stdout, stderr)."
     env = {**os.environ, 'PYTHONUNBUFFERED': '1'}; env.pop('IN_TEST', None)
@@ -82,8 +47,8 @@ def interrupt_when(args, pattern, sig, timeout=120):
     return p.returncode, ''.join(lines) + out, err
 
 @pytest.mark.parametrize('how', ['sigint', 'sigkill'])
-def test_resume_equals_uninterrupted(data, tmp_path, uninterrupted, how):
-    args = train_args(data, tmp_path, *RESUME)
+def test_resume_equals_uninterrupted(small_data, tmp_path, uninterrupted, how):
+    args = train_args(small_data, tmp_path, *RESUME)
     if how == 'sigint':  # Ctrl-C after step 10: a checkpoint at the end of the current step, exit 130, no traceback
         rc, out, err = interrupt_when(args, 'step    10/20 | loss', signal.SIGINT)
         assert rc == 130, (rc, out, err)

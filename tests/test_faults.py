@@ -1,0 +1,89 @@
+"""Faults: a training run killed with SIGKILL — mid-step, mid-eval, mid-save, or at a random moment — then resumed.
+
+After every kill the latest `ckpt.pt` must load (a kill during a save never leaves a corrupt checkpoint), and the run,
+continued with `--resume` (or started again when no checkpoint had been written yet), must log exactly what an
+uninterrupted run logs. The exact moments come from `gpt2_nb.train.fault_point` (`GPT2NB_KILL_AT='where:step'`).
+3 trials run by default, 20 more with --runslow.
+"""
+import random, signal, subprocess, time
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cmd, PY, RESUME, train_args, records
+from gpt2_nb.train import load_checkpoint
+
+SAVES = (5, 10, 15, 20)  # RESUME saves every 5 steps and evaluates every 10 (and at step 0), over 20 steps
+
+
+def latest_save_before(step):
+    "The step of the last complete checkpoint when a run dies while training, evaluating or saving `step`."
+    done = [s for s in SAVES if s < step]  # step s evaluates, then saves: a kill at any of the three precedes its save
+    return done[-1] if done else None
+
+
+def kill_then_resume(data, out, uninterrupted, kill_at=None, after_s=None):
+    "Run until killed (at `kill_at`='where:step', or after `after_s` seconds), check the checkpoint, resume, compare logs."
+    args = train_args(data, out, *RESUME)
+    if kill_at is not None:
+        r = run_cmd(PY, *args, env={'GPT2NB_KILL_AT': kill_at}, timeout=300)
+        assert r.returncode == -signal.SIGKILL, (kill_at, r.returncode, r.stderr[-2000:])
+    else:
+        p = subprocess.Popen([PY, *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try: p.wait(timeout=after_s)
+        except subprocess.TimeoutExpired: p.kill(); p.wait()
+    ckpt = Path(out)/'ckpt.pt'
+    stopped = load_checkpoint(ckpt)['step'] if ckpt.exists() else None  # raises if the kill left it damaged
+    r = run_cmd(PY, *args, *(['--resume'] if stopped is not None else []), timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert records(out) == records(uninterrupted)  # loss for loss, bit for bit
+    assert records(out, 'val_loss') == records(uninterrupted, 'val_loss')
+    assert not list(Path(out).glob('.*.tmp')), list(Path(out).iterdir())  # leftovers of the cut write are gone
+    return stopped
+
+
+@pytest.mark.parametrize('kill_at', ['step:7', 'eval:10', 'save:15'])
+def test_sigkill_at_exact_moment_then_resume(small_data, uninterrupted, tmp_path, kill_at):
+    where, step = kill_at.split(':'); step = int(step)
+    args = train_args(small_data, tmp_path, *RESUME)
+    r = run_cmd(PY, *args, env={'GPT2NB_KILL_AT': kill_at}, timeout=300)
+    assert r.returncode == -signal.SIGKILL, r.stderr[-2000:]
+    train_steps = [x['step'] for x in records(tmp_path)]
+    if where == 'step':  # killed between the backward pass and the update: step 7 never logged
+        assert train_steps[-1] == step - 1
+    if where == 'eval':  # step 10 trained and logged, its evaluation not
+        assert train_steps[-1] == step and step not in [x['step'] for x in records(tmp_path, 'val_loss')]
+    if where == 'save':  # the new checkpoint was still a temporary file; the one before it is whole
+        assert list(tmp_path.glob('.ckpt.pt.*.tmp'))
+    assert load_checkpoint(tmp_path)['step'] == latest_save_before(step)
+    r = run_cmd(PY, *args, '--resume', timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert f'resuming {tmp_path} at step {latest_save_before(step)}' in r.stdout
+    assert records(tmp_path) == records(uninterrupted) and len(records(tmp_path)) == 20
+    assert records(tmp_path, 'val_loss') == records(uninterrupted, 'val_loss')
+    assert not list(tmp_path.glob('.*.tmp'))
+
+
+def trials(n=20, seed=0):
+    "Half at exact moments drawn at random, half at random times."
+    rng = random.Random(seed)
+    points = [f'step:{s}' for s in range(1, 21)] + [f'eval:{s}' for s in (0, 10, 20)] + [f'save:{s}' for s in SAVES]
+    return ([dict(kill_at=k) for k in rng.sample(points, n // 2)] +
+            [dict(after_s=rng.uniform(0.2, 0.95)) for _ in range(n - n // 2)])  # a fraction of a whole run's time
+
+
+@pytest.mark.slow
+def test_twenty_kills(small_data, uninterrupted, tmp_path):
+    t0 = time.time()
+    r = run_cmd(PY, *train_args(small_data, tmp_path/'timing', *RESUME), timeout=300)
+    assert r.returncode == 0
+    run_s = time.time() - t0
+    outcomes = []
+    for i, t in enumerate(trials()):
+        if 'after_s' in t: t = dict(after_s=t['after_s'] * run_s)  # a random moment of a whole run (start-up included)
+        stopped = kill_then_resume(small_data, tmp_path/f'trial{i}', uninterrupted, **t)
+        if 'kill_at' in t:
+            assert stopped == latest_save_before(int(t['kill_at'].split(':')[1]))
+        outcomes.append((t, stopped))
+    print('\n'.join(f'{t} -> resumed from step {s}' for t, s in outcomes))  # -s shows where the kills landed
+    assert len(outcomes) == 20
