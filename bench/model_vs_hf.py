@@ -19,6 +19,9 @@ especially with --threads 1). The ratios are our fastest mode over transformers'
 Both models start from the same weights, and the loss of the first step is printed for each mode: transformers
 shifts `labels=x` inside, so ours gets `x` and the same targets (`x` shifted, last position ignored).
 
+The script ends with Amdahl's bound: the share of a transformers step spent in matrix multiplications (which both
+models do alike), and so the largest ratio any implementation could reach on this machine in fp32.
+
     python bench/model_vs_hf.py [--steps 8] [--warmup 3] [--bf16 auto|on|off] [--threads N]
 """
 import copy, os, platform, statistics, time
@@ -85,6 +88,16 @@ def train_step(mode, x, y):
     return loss.item()
 
 
+GEMM_OPS = {'aten::mm', 'aten::addmm', 'aten::bmm', 'aten::baddbmm', 'aten::linear_backward'}
+
+def gemm_time(mode, x, y) -> tuple[float, float]:
+    "(seconds in matrix multiplications, wall seconds) of one training step, profiled (torch.profiler, self time)."
+    from torch.profiler import profile, ProfilerActivity
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        t0 = time.perf_counter(); train_step(mode, x, y); wall = time.perf_counter() - t0
+    return sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in GEMM_OPS) / 1e6, wall
+
+
 def main():
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--steps', type=int, default=8, help='timed steps per mode')
@@ -133,6 +146,13 @@ def main():
         hf = max((n for n in r if n.startswith('hf')), key=r.get)
         print(f"{label}: fastest ours {ours.split(None, 1)[1]} {r[ours]:.0f}, fastest transformers {hf.split(None, 1)[1]} {r[hf]:.0f}"
               f" -> ratio {r[ours] / r[hf]:.2f}x (target 1.6x)")
+    # Amdahl's bound: both models multiply the same matrices (the same FLOPs in the same fp32 GEMM kernels); only the
+    # rest of the step (attention softmax, GELU, LayerNorm, the loss, AdamW, Python) is ours to make faster.
+    hf = max((n for n in tps if n.startswith('hf')), key=tps.get)
+    gemm, wall = gemm_time(modes[hf], x, y)
+    print(f"matrix multiplications: {1000 * gemm:.0f} ms of a {1000 * wall:.0f} ms transformers step ({hf.split(None, 1)[1]}, "
+          f"profiled) = {gemm / wall:.0%}; the same GEMMs run in both models, so with everything else made free a step "
+          f"could be at most {wall / gemm:.2f}x faster than transformers'")
 
 
 if __name__ == '__main__': main()

@@ -48,39 +48,45 @@ def c_prep_bad_json(b, w): (w/'d.jsonl').write_text('{"text": "ok"}\n{"text": br
 def c_prep_hub(b, w): return [*PREPARE, '--source', 'HuggingFaceTB/cosmopedia-100k', '--out', w/'out']
 def c_prep_bad_flag(b, w): return [*PREPARE, '--shard-tokens', 'many', '--out', w/'out']
 
+def _train(w, *extra, steps='1', args=TINY):
+    "A gpt2nb_train command on the case's copy of the data, into the case's run folder."
+    return [*TRAIN, '--data', w/'data', '--out', w/'run', *args, '--max-steps', steps, *extra]
 def c_train_no_data(b, w): return [*TRAIN, '--data', w/'missing', '--out', w/'run', *TINY, '--max-steps', '1']
 def c_train_no_manifest(b, w):
     _copy(b, w, 'data'); (w/'data'/'manifest.json').unlink()
-    return [*TRAIN, '--data', w/'data', '--out', w/'run', *TINY, '--max-steps', '1']
+    return _train(w)
 def c_train_bad_manifest(b, w):
     _copy(b, w, 'data'); (w/'data'/'manifest.json').write_text('{"shards": [')
-    return [*TRAIN, '--data', w/'data', '--out', w/'run', *TINY, '--max-steps', '1']
+    return _train(w)
 def _first_shard(w, split='train'): return sorted((w/'data').glob(f'{split}_*.npy'))[0]
 def c_train_truncated(b, w):
     _copy(b, w, 'data'); s = _first_shard(w); s.write_bytes(s.read_bytes()[:-100])
-    return [*TRAIN, '--data', w/'data', '--out', w/'run', *TINY, '--max-steps', '1']
+    return _train(w)
 def c_train_dtype(b, w):
     _copy(b, w, 'data'); s = _first_shard(w); a = np.load(s); np.save(s, a.astype(np.int32))
-    return [*TRAIN, '--data', w/'data', '--out', w/'run', *TINY, '--max-steps', '1']
+    return _train(w)
 def c_train_token_range(b, w):
     _copy(b, w, 'data'); s = _first_shard(w); a = np.load(s); a[5] = 60000; np.save(s, a)
-    return [*TRAIN, '--data', w/'data', '--out', w/'run', *TINY, '--max-steps', '1']
-def c_train_total_batch(b, w): _copy(b, w, 'data'); return [*TRAIN, '--data', w/'data', '--out', w/'run', *TINY, '--max-steps', '1', '--total-batch', '100']
-def c_train_batch0(b, w): _copy(b, w, 'data'); return [*TRAIN, '--data', w/'data', '--out', w/'run', *TINY, '--max-steps', '1', '--batch-size', '0']
-def c_train_heads(b, w): _copy(b, w, 'data'); return [*TRAIN, '--data', w/'data', '--out', w/'run', *TINY, '--max-steps', '1', '--n-head', '3']
+    return _train(w)
+def c_train_total_batch(b, w): _copy(b, w, 'data'); return _train(w, '--total-batch', '100')
+def c_train_batch0(b, w): _copy(b, w, 'data'); return _train(w, '--batch-size', '0')
+def c_train_heads(b, w): _copy(b, w, 'data'); return _train(w, '--n-head', '3')
+def c_train_lr0(b, w): _copy(b, w, 'data'); return _train(w, '--lr', '0')
+def c_train_out_file(b, w): _copy(b, w, 'data'); (w/'run').write_text('x'); return _train(w)
+def c_prep_val_negative(b, w): _copy(b, w, 'docs.jsonl'); return [*PREPARE, '--source', w/'docs.jsonl', '--out', w/'out', '--val-tokens', '-1']
 def c_train_preset(b, w): return [*TRAIN, '--preset', 'gpt5', '--out', w/'run']
-def c_train_no_ckpt(b, w): _copy(b, w, 'data'); return [*TRAIN, '--data', w/'data', '--out', w/'run', *TINY, '--max-steps', '4', '--resume']
+def c_train_no_ckpt(b, w): _copy(b, w, 'data'); return _train(w, '--resume', steps='4')
 def c_train_other_config(b, w):
     _copy(b, w, 'data', 'run')
     args = [a if a != '32' else '64' for a in TINY]  # --n-embd 64: not the checkpoint's model
-    return [*TRAIN, '--data', w/'data', '--out', w/'run', *args, '--max-steps', '4', '--resume']
+    return _train(w, '--resume', steps='4', args=args)
 def c_train_corrupt_ckpt(b, w):
     _copy(b, w, 'data', 'run'); c = w/'run'/'ckpt.pt'; c.write_bytes(c.read_bytes()[: c.stat().st_size // 2])
-    return [*TRAIN, '--data', w/'data', '--out', w/'run', *TINY, '--max-steps', '4', '--resume']
+    return _train(w, '--resume', steps='4')
 def c_train_cuda(b, w):
     if torch.cuda.is_available(): pytest.skip('this machine has CUDA')
     _copy(b, w, 'data'); args = [a for a in TINY if a not in ('--device', 'cpu')]
-    return [*TRAIN, '--data', w/'data', '--out', w/'run', *args, '--max-steps', '1', '--device', 'cuda']
+    return _train(w, '--device', 'cuda', args=args)
 
 class Boom:
     "A pickle payload: unpickling it would create a file."
@@ -91,10 +97,11 @@ def c_sample_pickle(b, w):
     return [*SAMPLE, '--ckpt', w/'evil.pt']
 def c_train_pickle(b, w):
     _copy(b, w, 'data', 'run'); torch.save({'model': Boom(w/'PWNED')}, w/'run'/'ckpt.pt')
-    return [*TRAIN, '--data', w/'data', '--out', w/'run', *TINY, '--max-steps', '4', '--resume']
+    return _train(w, '--resume', steps='4')
 def c_sample_missing(b, w): return [*SAMPLE, '--ckpt', w/'nope.pt']
 def c_sample_corrupt(b, w): (w/'c.pt').write_bytes(b'not a checkpoint'); return [*SAMPLE, '--ckpt', w/'c.pt']
 def c_sample_tokens(b, w): _copy(b, w, 'run'); return [*SAMPLE, '--ckpt', w/'run'/'ckpt.pt', '--max-new-tokens', '0']
+def c_sample_num0(b, w): _copy(b, w, 'run'); return [*SAMPLE, '--ckpt', w/'run'/'ckpt.pt', '--num-samples', '0']
 def c_sample_temp(b, w): _copy(b, w, 'run'); return [*SAMPLE, '--ckpt', w/'run'/'ckpt.pt', '--temperature', '0']
 
 CASES = [
@@ -110,6 +117,7 @@ CASES = [
     ('prepare: malformed JSON line', c_prep_bad_json, ['line 2', 'JSON']),
     ('prepare: Hub unreachable', c_prep_hub, ['Hub']),
     ('prepare: non-integer flag', c_prep_bad_flag, ['--shard-tokens']),
+    ('prepare: negative --val-tokens', c_prep_val_negative, ['--val-tokens']),
     ('train: missing data folder', c_train_no_data, ['does not exist']),
     ('train: no manifest', c_train_no_manifest, ['manifest']),
     ('train: corrupt manifest', c_train_bad_manifest, ['manifest']),
@@ -120,6 +128,8 @@ CASES = [
     ('train: --batch-size 0', c_train_batch0, ['--batch-size']),
     ('train: n_embd not divisible by n_head', c_train_heads, ['n_head']),
     ('train: unknown preset', c_train_preset, ['gpt5']),
+    ('train: --lr 0', c_train_lr0, ['--lr']),
+    ('train: --out is a file', c_train_out_file, ['--out']),
     ('train: --resume without checkpoint', c_train_no_ckpt, ['--resume']),
     ('train: checkpoint of another config', c_train_other_config, ['n_embd']),
     ('train: corrupt checkpoint', c_train_corrupt_ckpt, ['ckpt.pt']),
@@ -130,6 +140,7 @@ CASES = [
     ('sample: pickle payload', c_sample_pickle, ['evil.pt']),
     ('sample: --max-new-tokens 0', c_sample_tokens, ['--max-new-tokens']),
     ('sample: --temperature 0', c_sample_temp, ['--temperature']),
+    ('sample: --num-samples 0', c_sample_num0, ['--num-samples']),
 ]
 
 @pytest.mark.parametrize('name,setup,words', CASES, ids=[c[0] for c in CASES])
