@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['GPT2NBError', 'run_cli', 'ArgumentParser', 'atomic_write', 'sha256_file', 'ensure_dir', 'seed_everything', 'in_test']
+__all__ = ['GPT2NBError', 'run_cli', 'HelpFormatter', 'ArgumentParser', 'atomic_write', 'sha256_file', 'ensure_dir',
+           'seed_everything', 'in_test']
 
 # %% ../nbs/00_core.ipynb #6e2bcc1f
 class GPT2NBError(Exception):
@@ -29,10 +30,18 @@ def run_cli(main, # function that does the work; may raise `GPT2NBError`
         sys.exit(130)
 
 # %% ../nbs/00_core.ipynb #301b98de
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    "Adds '(default: ...)' to a flag's help unless the help already says its default or there is none to say."
+    def _get_help_string(self, action):
+        h = action.help or ''
+        d = action.default
+        if 'default' in h or d is None or d is False or d == '' or d is argparse.SUPPRESS: return h  # (0 == False: no `in`)
+        return super()._get_help_string(action)
+
 class ArgumentParser(argparse.ArgumentParser):
     "An `argparse.ArgumentParser` whose errors are one line and exit 2."
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault('formatter_class', argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault('formatter_class', HelpFormatter)
         super().__init__(*args, **kwargs)
     def error(self, message):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
