@@ -385,14 +385,16 @@ def _build(cfg:TrainConfig, mc:GPTConfig, device, rank:int, world_size:int, ckpt
     model = DDP(compiled, device_ids=[device.index] if device.type == 'cuda' else None) if world_size > 1 else compiled
     return raw, compiled, model, optimizer, step
 
+_RUN_FILES = ('ckpt.pt', 'log.jsonl', 'samples.txt', 'loss.png')  # what a new run replaces (config.json is rewritten)
+
 def _open_run_folder(cfg:TrainConfig, info:dict, step:int, resumed:bool, say) -> list[dict]:
     "Create or reopen the run folder; write config.json; return the log records up to `step`."
     out = ensure_dir(cfg.out, 'run folder')
     if not resumed:
         old = [n for n in ('ckpt.pt', 'log.jsonl') if (out/n).exists()]
         if old: say(f"replacing the earlier run in {out} ({', '.join(old)}); pass --resume to continue a run instead")
-        for n in ('ckpt.pt', 'log.jsonl', 'samples.txt', 'loss.png'): (out/n).unlink(missing_ok=True)
-    for n in ('ckpt.pt', 'log.jsonl', 'samples.txt', 'loss.png', 'config.json'):  # temporary files of writes cut short by a kill
+        for n in _RUN_FILES: (out/n).unlink(missing_ok=True)
+    for n in (*_RUN_FILES, 'config.json'):  # temporary files of writes cut short by a kill
         for t in out.glob(f'.{n}.*.tmp'): t.unlink(missing_ok=True)
     recs = read_log(out/'log.jsonl', upto=step)  # drop what was logged after the checkpoint: it is about to be redone
     write_log(out/'log.jsonl', recs)
