@@ -17,9 +17,9 @@ from .precision import set_precision
 
 # %% auto #0
 __all__ = ['MiB', 'device_info', 'stamp', 'synchronize', 'time_fn', 'peak_memory', 'peak_rss', 'tensor_error', 'logits_and_grads',
-           'precision_error', 'table', 'short_train', 'available_precisions', 'random_batch', 'precision_sweep',
-           'attention_sweep', 'accumulate', 'accumulated_grads', 'accumulation_sweep', 'full_sizes', 'sized_config',
-           'results_dir', 'load_gpu_results', 'gpu_report']
+           'precision_error', 'MarkdownText', 'table', 'short_train', 'available_precisions', 'random_batch',
+           'precision_sweep', 'attention_sweep', 'accumulate', 'accumulated_grads', 'accumulation_sweep', 'full_sizes',
+           'sized_config', 'results_dir', 'load_gpu_results', 'gpu_report']
 
 # %% ../nbs/09_bench.ipynb #d752f49c
 def _cpu_name() -> str:
@@ -51,7 +51,7 @@ def synchronize(device='cpu'):
     elif device.type == 'mps': torch.mps.synchronize()
 
 def time_fn(fn,           # the function to time, called with no arguments
-            device='cpu', # the device `fn` runs on (to synchronize)
+            device='cpu', # the device fn runs on (to synchronize)
             warmup:int=2, # untimed calls first: allocation, kernel choice, caches
             repeats:int=5, # timed calls; we report their median
            ) -> dict:
@@ -94,7 +94,7 @@ def _cpu_peak_allocated(fn) -> int:
     return peak
 
 def peak_memory(fn,           # the function to measure, called once with no arguments
-                device='cpu', # the device `fn` allocates on
+                device='cpu', # the device fn allocates on
                ) -> int|None:
     "Peak bytes of tensor memory allocated on `device` while `fn()` runs, above what was allocated when it started."
     device = torch.device(device)
@@ -139,7 +139,7 @@ def tensor_error(ref:torch.Tensor, # the reference (e.g. computed in float32)
     return dict(max_abs=d.abs().max().item(), rel=(d.norm() / ref[keep].norm().clamp_min(1e-300)).item())
 
 # %% ../nbs/09_bench.ipynb #167f1bfb
-def logits_and_grads(model,  # a module whose forward is `model(idx, targets) -> (logits, loss)`
+def logits_and_grads(model,  # a module whose forward is model(idx, targets) -> (logits, loss)
                      x, y,   # a batch of inputs and targets on the model's device
                      ctx=contextlib.nullcontext, # a context factory to run the forward pass in
                     ):
@@ -152,7 +152,7 @@ def logits_and_grads(model,  # a module whose forward is `model(idx, targets) ->
     return logits.detach().float(), grads, loss.item()
 
 def precision_error(model, x, y, # the model (float32 weights) and a batch on its device
-                    precision:str, # 'fp32', 'tf32' or 'bf16' (see `gpt2_nb.precision.set_precision`)
+                    precision:str, # 'fp32', 'tf32' or 'bf16' (see gpt2_nb.precision.set_precision)
                     device='cpu'):
     "Errors of logits and gradients computed in `precision` against float32, on the same weights and batch."
     ref_logits, ref_grads, ref_loss = logits_and_grads(model, x, y, set_precision('fp32', device))
@@ -171,23 +171,28 @@ def _fmt(v) -> str:
         return f"{v:.3g}"                     # 1.53, 0.0184, 2.26e-07
     return str(v)
 
+class MarkdownText(str):
+    "Text that a notebook (and the docs) render as markdown, e.g. a table; `print` shows it as it is."
+    def _repr_markdown_(self): return str(self)
+    def __repr__(self): return str(self)
+
 def table(rows:list, # a list of dicts with the same keys
           cols:list|None=None, # the keys to show, in order (default: all keys of the first row)
-         ) -> str:
+         ) -> MarkdownText:
     "A markdown table of `rows`, floats to 3 significant digits."
-    if not rows: return '(no rows)'
+    if not rows: return MarkdownText('(no rows)')
     cols = cols or list(rows[0])
     lines = ['| ' + ' | '.join(cols) + ' |', '|' + '---|'*len(cols)]
     lines += ['| ' + ' | '.join(_fmt(r.get(c, '')) for c in cols) + ' |' for r in rows]
-    return '\n'.join(lines)
+    return MarkdownText('\n'.join(lines))
 
 # %% ../nbs/09_bench.ipynb #2f8295ef
 def _adamw(model, device, lr=1e-4):
     "The training loop's optimizer: AdamW, decay on matrices only, fused kernels where available."
     return configure_optimizers(model, weight_decay=0.1, lr=lr, device_type=torch.device(device).type)
 
-def short_train(config,          # a `GPTConfig`
-                data,            # a folder written by `gpt2nb_prepare`
+def short_train(config,          # a GPTConfig
+                data,            # a folder written by gpt2nb_prepare
                 precision='fp32', # 'fp32', 'tf32' or 'bf16'
                 steps:int=50,    # optimizer steps
                 batch_size:int=8, seq_len:int=128, # B and T of each step
@@ -229,8 +234,8 @@ def random_batch(config, batch_size:int, seq_len:int, device='cpu', seed:int=0):
     xy = torch.randint(0, config.vocab_size, (2, batch_size, seq_len), generator=g)
     return xy[0].to(device), xy[1].to(device)  # (B, T) each
 
-def precision_sweep(config,          # a `GPTConfig`
-                    precisions=None, # default: `available_precisions(device)`
+def precision_sweep(config,          # a GPTConfig
+                    precisions=None, # default: available_precisions(device)
                     batch_size:int=8, seq_len:int=256, device='cpu',
                     warmup:int=1, repeats:int=3, seed:int=0) -> list:
     "Per precision: a training step's time, tokens/s and peak memory, and the error of logits and gradients against fp32."
@@ -304,7 +309,7 @@ def accumulated_grads(model, x, y, micro_batch:int, ctx=contextlib.nullcontext) 
     model.zero_grad(set_to_none=True)
     return grads
 
-def accumulation_sweep(config,            # a `GPTConfig`
+def accumulation_sweep(config,            # a GPTConfig
                        total_batch:int=16, # rows per optimizer step, fixed
                        micro_batches=(1, 2, 4, 8, 16), # rows per forward/backward
                        seq_len:int=128, device='cpu', warmup:int=1, repeats:int=3, seed:int=0) -> list:
@@ -352,7 +357,7 @@ def results_dir() -> Path:
     import gpt2_nb
     return Path(gpt2_nb.__file__).resolve().parent.parent/'bench'/'results'
 
-def load_gpu_results(path=None, # a folder of result JSON files (default: `results_dir()`)
+def load_gpu_results(path=None, # a folder of result JSON files (default: results_dir())
                     ) -> list|None:
     "Every JSON file in `bench/results/`, parsed and sorted by date; None when there are none."
     d = Path(path) if path is not None else results_dir()
@@ -386,15 +391,15 @@ _GPU_COLS = dict(precision=['precision', 'compile', 'tokens_per_sec', 'ms_per_st
                  accumulation=['run', 'step', 'loss', 'grad_norm', 'tokens_per_sec', 'dt_ms', 'mfu'])
 
 def gpu_report(kind:str, # the experiment: 'precision', 'attention' or 'accumulation'
-               results=None, # parsed result files (default: `load_gpu_results()`)
-              ) -> str:
+               results=None, # parsed result files (default: load_gpu_results())
+              ) -> MarkdownText:
     "The recorded GPU results for one experiment, each table under its device and date, or a line saying there are none."
     results = load_gpu_results() if results is None else results
-    if not results: return _NO_GPU
+    if not results: return MarkdownText(_NO_GPU)
     out = []
     for r in results:
         head = f"{r.get('device', '?')} | torch {r.get('torch', '?')} | {r.get('date', '?')} | {r['file']}"
         if isinstance(r.get(kind), list): rows, cols = r[kind], None  # written by bench/experiments.py
         else: rows, cols = _gpu_bench_rows(r, kind), _GPU_COLS.get(kind)
-        out.append(head + '\n' + (table(rows, cols) if rows else '(nothing recorded for this experiment)'))
-    return '\n\n'.join(out)
+        out.append(head + '\n\n' + (table(rows, cols) if rows else '(nothing recorded for this experiment)'))
+    return MarkdownText('\n\n'.join(out))

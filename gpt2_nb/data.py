@@ -102,7 +102,7 @@ def _txt_doc(path) -> str:
     try: return Path(path).read_text(encoding='utf-8')
     except UnicodeDecodeError: raise GPT2NBError(f"'{path}' is not UTF-8 text: convert it to UTF-8") from None
 
-def read_texts(piece, # an Arrow string array, `('jsonl', path, first line, bytes)` or `('txt', path)`
+def read_texts(piece, # an Arrow string array, ('jsonl', path, first line, bytes) or ('txt', path)
                text_column='text') -> list[str]:
     "The documents of one piece, as Python strings."
     if not isinstance(piece, tuple): return piece.to_pylist()
@@ -187,7 +187,7 @@ def encode_documents(texts:list[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.fromiter(ids, np.uint16, len(ids)), lens
 
 # %% ../nbs/02_data.ipynb #684544d4
-def tokenize_chunk(chunk:list, # pieces from `Source.pieces`
+def tokenize_chunk(chunk:list, # pieces from Source.pieces
                    text_column='text') -> tuple[np.ndarray, np.ndarray]:
     "Read and encode the documents of a chunk of pieces: (uint16 tokens, int64 length of each document)."
     return encode_documents([t for p in chunk for t in read_texts(p, text_column)])
@@ -204,7 +204,7 @@ def chunk_pieces(pieces, # an iterable of pieces
     if chunk: yield chunk, True
 
 # %% ../nbs/02_data.ipynb #cf64ef94
-def ordered_map(fn, # a top-level function (picklable under `spawn`)
+def ordered_map(fn, # a top-level function (picklable under spawn)
                 items, # an iterable, consumed lazily
                 workers=1, # processes; 1 maps in this process
                 inflight=None, # most items pending at once (default 2 per worker)

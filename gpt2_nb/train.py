@@ -102,11 +102,11 @@ def grad_accum_steps(total_batch:int|None, # tokens per optimizer step (None: on
 
 # %% ../nbs/08_train.ipynb #8c3e4563
 def forward_backward(model, # the model to train (possibly compiled and/or wrapped in DDP)
-                     loader, # anything with `next_batch() -> (x, y)`
+                     loader, # anything with next_batch() -> (x, y)
                      accum:int, # micro-steps in this optimizer step
-                     autocast, # context factory from `set_precision`
+                     autocast, # context factory from set_precision
                      device, # where the model lives
-                     ddp:bool=False, # is `model` a `DistributedDataParallel`?
+                     ddp:bool=False, # is model a DistributedDataParallel?
                      chunked_loss:bool|None=None): # the model's chunked output layer + loss (default: on the CPU)
     "Accumulate the gradient of one optimizer step over `accum` micro-batches; return the mean loss (a 0-d tensor)."
     # On a CPU the chunked loss (no (B, T, V) logits stored) makes a step ~20% cheaper; on a GPU the plain
@@ -213,7 +213,7 @@ def set_rng_state(s:dict):
 CKPT_VERSION = 1
 
 def save_checkpoint(path, # where to write (atomically)
-                    model, # the bare `GPT` (not compiled, not DDP-wrapped)
+                    model, # the bare GPT (not compiled, not DDP-wrapped)
                     optimizer, step:int, cfg:TrainConfig,
                     ranks:list, # per process: {'loader': loader state, 'rng': rng_state()}
                     world_size:int=1):
