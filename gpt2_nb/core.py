@@ -100,6 +100,8 @@ def add_method(cls, f, # the function, e.g. _generate(self, ...)
                name=None): # the method's name (default: the function's name without its leading underscores)
     "Attach `f` to class `cls` as a method under its public name, which `f` takes too, so `help()` and the docs say `cls.name`."
     name = name or f.__name__.lstrip('_')
-    f.__name__, f.__qualname__ = name, f"{cls.__name__}.{name}"
+    g = f
+    while g is not None:  # a decorated function (e.g. by torch.no_grad) and the functions it wraps
+        g.__name__, g.__qualname__ = name, f"{cls.__name__}.{name}"
+        g = getattr(g, '__wrapped__', None)
     setattr(cls, name, kind(f) if kind else f)
-    return f
