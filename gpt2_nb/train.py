@@ -17,7 +17,7 @@ from .core import GPT2NBError, ArgumentParser, run_cli, atomic_write, ensure_dir
 from .precision import get_device, set_precision, PRECISIONS
 from .loader import TokenLoader, n_windows, read_manifest
 from .model import GPT, GPTConfig, PRESETS, PEAK_FLOPS, configure_optimizers, flops_per_token, mfu
-from .tokenizer import get_encoding, EOT
+from .tokenizer import get_encoding, decode_tokens, EOT
 
 # %% auto #0
 __all__ = ['RECIPES', 'DEFAULTS', 'TOKENS_PER_PARAM', 'MAX_EPOCHS', 'CKPT_VERSION', 'PLAN_MFU', 'PLAN_GPUS', 'TrainConfig',
@@ -256,7 +256,7 @@ def sample_text(model, # the model to sample from (uncompiled, not DDP-wrapped)
     ids = [EOT] + enc.encode_ordinary(prompt)
     g = torch.Generator(device=device).manual_seed(seed)
     out = model.generate(torch.tensor([ids], device=device), max_new_tokens, temperature=temperature, top_k=top_k, generator=g)
-    return prompt + enc.decode(out[0, len(ids):].tolist(), errors='replace')  # a cut multi-byte character shows as �
+    return prompt + decode_tokens(out[0, len(ids):].tolist(), enc)  # no � for a character cut off at the end
 
 # %% ../nbs/08_train.ipynb #49ebfcd0
 def rng_state(device=None) -> dict:
