@@ -24,7 +24,7 @@ EOT_TEXT = '<|endoftext|>'
 N_VOCAB = 50257  # 256 bytes + 50,000 merges + EOT
 
 # %% ../nbs/01_tokenizer.ipynb #a3866dfc
-def load_ranks(path=None, # a .tiktoken file, one 'base64(token bytes) rank' per line (default: the one shipped, RANKS_PATH)
+def load_ranks(path=None, # a .tiktoken file; default: the one shipped (RANKS_PATH)
                sha256=RANKS_SHA256, # the file's expected hex sha256
               ) -> dict[bytes, int]:
     "Read a sha256-checked ranks file into `{token bytes: rank}`."
