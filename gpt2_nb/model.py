@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from .attention import ATTENTIONS, CausalSelfAttention
 from .core import GPT2NBError, add_method, atomic_write
@@ -103,6 +104,7 @@ class GPT(nn.Module):
     def __init__(self, config:GPTConfig):
         super().__init__()
         self.config = config
+        self.activation_checkpointing = False  # True: keep only each block's input for the backward pass and rerun the block there
         C, V = config.n_embd, config.padded_vocab_size
         self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(V, C),                          # token embeddings
@@ -135,7 +137,9 @@ class GPT(nn.Module):
             raise ValueError(f"sequence length {T} exceeds block_size={self.config.block_size}: crop the input")
         pos = torch.arange(T, device=idx.device)                                      # (T,)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
-        for block in self.transformer.h: x = block(x)
+        for block in self.transformer.h:
+            if self.activation_checkpointing and torch.is_grad_enabled(): x = checkpoint(block, x, use_reentrant=False)
+            else: x = block(x)
         x = self.transformer.ln_f(x)
         if targets is not None and not return_logits:   # training: the output layer and loss fused, chunk by chunk
             return None, linear_cross_entropy(x.view(B * T, -1), self.lm_head.weight, targets.reshape(B * T), self.config.vocab_size)
