@@ -41,8 +41,8 @@ def param_counts(config:GPTConfig) -> dict:
     return dict(total=total, block=block, root=total - config.n_layer * block)
 
 # %% ../nbs/13_scaling.ipynb #f1699270
-def saved_tensor_bytes(fn, # runs a forward pass, e.g. `lambda: model(x, y)`
-                       exclude=(), # tensors not to count (e.g. `model.parameters()`)
+def saved_tensor_bytes(fn, # runs a forward pass, e.g. lambda: model(x, y)
+                       exclude=(), # tensors not to count (e.g. model.parameters())
                       ) -> int:
     "Bytes of the distinct storages autograd saves for the backward pass while `fn()` runs, leaving out `exclude`."
     seen, skip = {}, {t.untyped_storage().data_ptr() for t in exclude}
