@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_bench.ipynb #3d2bf6fc
 from __future__ import annotations
-import contextlib, datetime, json, math, os, platform, statistics, sys, time
+import contextlib, datetime, functools, json, math, os, platform, statistics, sys, time
 from pathlib import Path
 
 import torch
@@ -16,10 +16,10 @@ from .model import GPT, GPTConfig, configure_optimizers
 from .precision import set_precision
 
 # %% auto #0
-__all__ = ['MiB', 'device_info', 'stamp', 'synchronize', 'time_fn', 'peak_memory', 'peak_rss', 'tensor_error', 'logits_and_grads',
-           'precision_error', 'MarkdownText', 'table', 'short_train', 'available_precisions', 'random_batch',
-           'precision_sweep', 'attention_sweep', 'accumulate', 'accumulated_grads', 'accumulation_sweep', 'full_sizes',
-           'sized_config', 'results_dir', 'load_gpu_results', 'gpu_report']
+__all__ = ['MiB', 'device_info', 'stamp', 'synchronize', 'time_fn', 'time_interleaved', 'peak_memory', 'peak_rss', 'tensor_error',
+           'logits_and_grads', 'precision_error', 'MarkdownText', 'table', 'short_train', 'available_precisions',
+           'random_batch', 'precision_sweep', 'attention_sweep', 'accumulate', 'accumulated_grads',
+           'accumulation_sweep', 'full_sizes', 'sized_config', 'results_dir', 'load_gpu_results', 'gpu_report']
 
 # %% ../nbs/09_bench.ipynb #d752f49c
 def _cpu_name() -> str:
@@ -65,6 +65,22 @@ def time_fn(fn,           # the function to time, called with no arguments
         synchronize(device)  # on a GPU: wait for the kernels, not just their launch
         times.append((time.perf_counter() - t0)*1e3)
     return dict(median_ms=statistics.median(times), min_ms=min(times), max_ms=max(times), times_ms=times)
+
+# %% ../nbs/09_bench.ipynb #9b9de8c9
+def time_interleaved(fns:dict, # name -> function of no arguments
+                     device='cpu', warmup:int=1, # untimed rounds first
+                     repeats:int=5, # timed rounds, each calling every function once
+                    ) -> dict:
+    "`time_fn`'s statistics for several functions timed in turns, so that load on the machine hits them alike."
+    for _ in range(warmup):
+        for fn in fns.values(): fn()
+    synchronize(device)
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = time.perf_counter(); fn(); synchronize(device)
+            times[k].append((time.perf_counter() - t0)*1e3)
+    return {k: dict(median_ms=statistics.median(t), min_ms=min(t), max_ms=max(t), times_ms=t) for k, t in times.items()}
 
 # %% ../nbs/09_bench.ipynb #7fb39390
 @contextlib.contextmanager
@@ -237,52 +253,55 @@ def random_batch(config, batch_size:int, seq_len:int, device='cpu', seed:int=0):
 def precision_sweep(config,          # a GPTConfig
                     precisions=None, # default: available_precisions(device)
                     batch_size:int=8, seq_len:int=256, device='cpu',
-                    warmup:int=1, repeats:int=3, seed:int=0) -> list:
-    "Per precision: a training step's time, tokens/s and peak memory, and the error of logits and gradients against fp32."
-    rows = []
+                    warmup:int=1, repeats:int=5, seed:int=0) -> list:
+    "Per precision: a training step's time (median, min, max of interleaved steps), tokens/s, peak memory, and the error of logits and gradients against fp32."
+    steps, errs = {}, {}
+    x, y = random_batch(config, batch_size, seq_len, device, seed)
     for p in precisions or available_precisions(device):
         seed_everything(seed)
         model = GPT(config).to(device)  # the same initial weights for every precision
-        x, y = random_batch(config, batch_size, seq_len, device, seed)
-        err = precision_error(model, x, y, p, device)
-        opt, ctx = _adamw(model, device), set_precision(p, device)
-        def step():
+        errs[p] = precision_error(model, x, y, p, device)
+        def step(p=p, model=model, opt=_adamw(model, device)):
+            ctx = set_precision(p, device)  # the matmul precision is global: set it before each step
             with ctx(): _, loss = model(x, y)
             loss.backward()
             opt.step(); opt.zero_grad(set_to_none=True)
-        try:
-            t = time_fn(step, device, warmup, repeats)  # the warmup also creates the optimizer state
-            mem = peak_memory(step, device)
-        finally: set_precision('fp32', device)
-        rows.append(dict(precision=p, ms_per_step=t['median_ms'], tokens_per_sec=batch_size*seq_len/(t['median_ms']/1e3),
-                         peak_mib=mem/MiB if mem is not None else float('nan'),
-                         logits_rel_err=err['logits_rel'], grads_rel_err=err['grads_rel']))
-        del model, opt
-    return rows
+        steps[p] = step
+    try:
+        ts = time_interleaved(steps, device, warmup, repeats)  # the warmup also creates the optimizer states
+        mems = {p: peak_memory(step, device) for p, step in steps.items()}
+    finally: set_precision('fp32', device)
+    return [dict(precision=p, ms_per_step=ts[p]['median_ms'], ms_min=ts[p]['min_ms'], ms_max=ts[p]['max_ms'],
+                 tokens_per_sec=batch_size*seq_len/(ts[p]['median_ms']/1e3),
+                 peak_mib=mems[p]/MiB if mems[p] is not None else float('nan'),
+                 logits_rel_err=errs[p]['logits_rel'], grads_rel_err=errs[p]['grads_rel']) for p in steps]
+
 
 # %% ../nbs/09_bench.ipynb #e67a90e9
 def attention_sweep(seq_lens=(128, 256, 512, 1024, 2048), # the sequence lengths T to measure
                     impls=('naive', 'flash'), batch_size:int=1, n_head:int=12, head_size:int=64,
-                    device='cpu', dtype=torch.float32, warmup:int=1, repeats:int=3, seed:int=0) -> list:
-    "Time and peak memory of naive and flash causal attention against T, forward (inference) and forward+backward."
+                    device='cpu', dtype=torch.float32, warmup:int=1, repeats:int=5, seed:int=0) -> list:
+    "Time (median, min, max of interleaved calls) and peak memory of naive and flash causal attention against T, forward and forward+backward."
     fns = dict(naive=naive_attention, flash=flash_attention)
     rows = []
     for T in seq_lens:
         g = torch.Generator().manual_seed(seed)
         q, k, v, dy = (torch.randn(batch_size, n_head, T, head_size, generator=g).to(device, dtype) for _ in range(4))  # (B, nh, T, hs)
+        cases = {}
         for impl in impls:
-            attn = fns[impl]
-            def forward():
+            def forward(attn=fns[impl]):
                 with torch.no_grad(): attn(q, k, v)
-            leaves = [t.clone().requires_grad_() for t in (q, k, v)]
-            def forward_backward():
+            def forward_backward(attn=fns[impl], leaves=[t.clone().requires_grad_() for t in (q, k, v)]):
                 attn(*leaves).backward(dy)
                 for t in leaves: t.grad = None
-            for mode, fn in (('forward', forward), ('forward+backward', forward_backward)):
-                t = time_fn(fn, device, warmup, repeats)
-                mem = peak_memory(fn, device)
-                rows.append(dict(T=T, impl=impl, mode=mode, ms=t['median_ms'], peak_mib=mem/MiB if mem is not None else float('nan')))
+            cases[(impl, 'forward')], cases[(impl, 'forward+backward')] = forward, forward_backward
+        ts = time_interleaved(cases, device, warmup, repeats)
+        for (impl, mode), fn in cases.items():
+            mem = peak_memory(fn, device)
+            rows.append(dict(T=T, impl=impl, mode=mode, ms=ts[(impl, mode)]['median_ms'], ms_min=ts[(impl, mode)]['min_ms'],
+                             ms_max=ts[(impl, mode)]['max_ms'], peak_mib=mem/MiB if mem is not None else float('nan')))
     return rows
+
 
 # %% ../nbs/09_bench.ipynb #d24c1305
 def accumulate(model, x, y, # the model and the whole batch (B, T)
@@ -312,8 +331,8 @@ def accumulated_grads(model, x, y, micro_batch:int, ctx=contextlib.nullcontext) 
 def accumulation_sweep(config,            # a GPTConfig
                        total_batch:int=16, # rows per optimizer step, fixed
                        micro_batches=(1, 2, 4, 8, 16), # rows per forward/backward
-                       seq_len:int=128, device='cpu', warmup:int=1, repeats:int=3, seed:int=0) -> list:
-    "Per micro-batch size at a fixed total batch: gradient error against one full batch, step time, tokens/s, peak memory."
+                       seq_len:int=128, device='cpu', warmup:int=1, repeats:int=5, seed:int=0) -> list:
+    "Per micro-batch size at a fixed total batch: gradient error against one full batch, step time (median, min, max of interleaved steps), tokens/s, peak memory."
     seed_everything(seed)
     model = GPT(config).to(device)
     x, y = random_batch(config, total_batch, seq_len, device, seed)
@@ -321,18 +340,19 @@ def accumulation_sweep(config,            # a GPTConfig
     # all gradients on the initial weights, before the timed optimizer steps change them
     errs = {mb: tensor_error(ref, accumulated_grads(model, x, y, mb)) for mb in micro_batches}
     opt = _adamw(model, device)
+    def step(mb):
+        accumulate(model, x, y, mb)
+        opt.step(); opt.zero_grad(set_to_none=True)
+    steps = {mb: functools.partial(step, mb) for mb in micro_batches}
+    ts = time_interleaved(steps, device, warmup, repeats)
     rows = []
-    for mb in micro_batches:
-        err = errs[mb]
-        def step():
-            accumulate(model, x, y, mb)
-            opt.step(); opt.zero_grad(set_to_none=True)
-        t = time_fn(step, device, warmup, repeats)
-        mem = peak_memory(step, device)
-        rows.append(dict(micro_batch=mb, accum_steps=total_batch//mb, ms_per_step=t['median_ms'],
+    for mb, fn in steps.items():
+        mem, t = peak_memory(fn, device), ts[mb]
+        rows.append(dict(micro_batch=mb, accum_steps=total_batch//mb, ms_per_step=t['median_ms'], ms_min=t['min_ms'], ms_max=t['max_ms'],
                          tokens_per_sec=total_batch*seq_len/(t['median_ms']/1e3), peak_mib=mem/MiB if mem is not None else float('nan'),
-                         grads_rel_err=err['rel'], grads_max_abs=err['max_abs']))
+                         grads_rel_err=errs[mb]['rel'], grads_max_abs=errs[mb]['max_abs']))
     return rows
+
 
 # %% ../nbs/09_bench.ipynb #c1adb02d
 def full_sizes(device='cpu') -> dict:
