@@ -66,7 +66,7 @@ def time_fn(fn,           # the function to time, called with no arguments
         times.append((time.perf_counter() - t0)*1e3)
     return dict(median_ms=statistics.median(times), min_ms=min(times), max_ms=max(times), times_ms=times)
 
-# %% ../nbs/09_bench.ipynb #9b9de8c9
+# %% ../nbs/09_bench.ipynb #a8bd7ff3
 def time_interleaved(fns:dict, # name -> function of no arguments
                      device='cpu', warmup:int=1, # untimed rounds first
                      repeats:int=5, # timed rounds, each calling every function once

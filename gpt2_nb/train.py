@@ -253,11 +253,13 @@ def sample_text(model, # the model to sample from (uncompiled, not DDP-wrapped)
                 enc, # the tiktoken encoding
                 prompt:str='', # text to continue ('' starts a new document)
                 max_new_tokens:int=48, seed:int=0, temperature:float=1.0, top_k:int|None=50, device='cpu') -> str:
-    "Continue `prompt` with `max_new_tokens` sampled tokens, from a generator seeded with `seed` only."
+    "Continue `prompt` with up to `max_new_tokens` sampled tokens (ending early where the model ends the document), seeded with `seed` only."
     ids = [EOT] + enc.encode_ordinary(prompt)
     g = torch.Generator(device=device).manual_seed(seed)
-    out = model.generate(torch.tensor([ids], device=device), max_new_tokens, temperature=temperature, top_k=top_k, generator=g)
-    return prompt + decode_tokens(out[0, len(ids):].tolist(), enc)  # no � for a character cut off at the end
+    out = model.generate(torch.tensor([ids], device=device), max_new_tokens, temperature=temperature, top_k=top_k, eot=EOT, generator=g)
+    new = out[0, len(ids):].tolist()
+    if EOT in new: new = new[:new.index(EOT)]  # the model said the document is over
+    return prompt + decode_tokens(new, enc)  # no � for a character cut off at the end
 
 # %% ../nbs/08_train.ipynb #49ebfcd0
 def rng_state(device=None) -> dict:
