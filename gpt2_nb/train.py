@@ -253,13 +253,15 @@ def sample_text(model, # the model to sample from (uncompiled, not DDP-wrapped)
                 enc, # the tiktoken encoding
                 prompt:str='', # text to continue ('' starts a new document)
                 max_new_tokens:int=48, seed:int=0, temperature:float=1.0, top_k:int|None=50, device='cpu') -> str:
-    "Continue `prompt` with up to `max_new_tokens` sampled tokens (ending early where the model ends the document), seeded with `seed` only."
-    ids = [EOT] + enc.encode_ordinary(prompt)
+    "Continue `prompt` with `max_new_tokens` sampled tokens, seeded with `seed` only; a document the model ends is followed by a blank line."
+    ids = enc.encode_ordinary('\n') + [EOT] + enc.encode_ordinary(prompt)  # a new document, after the end of another
     g = torch.Generator(device=device).manual_seed(seed)
-    out = model.generate(torch.tensor([ids], device=device), max_new_tokens, temperature=temperature, top_k=top_k, eot=EOT, generator=g)
-    new = out[0, len(ids):].tolist()
-    if EOT in new: new = new[:new.index(EOT)]  # the model said the document is over
-    return prompt + decode_tokens(new, enc)  # no � for a character cut off at the end
+    out = model.generate(torch.tensor([ids], device=device), max_new_tokens, temperature=temperature, top_k=top_k, generator=g)
+    new, docs = out[0, len(ids):].tolist(), [[]]
+    for t in new:
+        if t == EOT: docs.append([])  # the model ended the document and started another
+        else: docs[-1].append(t)
+    return prompt + '\n\n'.join(decode_tokens(d, enc) for d in docs)  # no � for a character cut off at the end
 
 # %% ../nbs/08_train.ipynb #49ebfcd0
 def rng_state(device=None) -> dict:
