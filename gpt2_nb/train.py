@@ -69,7 +69,7 @@ class TrainConfig:
 _GPT2_RECIPE = dict(total_batch=2**19, batch_size=16, seq_len=1024, lr=6e-4, warmup_frac=715 / 19073, min_lr_ratio=0.1,
                     weight_decay=0.1, grad_clip=1.0, eval_every=25, eval_batches=20, ckpt_every=50, log_every=1, sample_tokens=64)
 RECIPES = {  # the training settings that go with each model size (the shapes are gpt2_nb.model.PRESETS)
-    'tiny':        dict(batch_size=4, seq_len=128, max_steps=400, lr=2e-3, warmup_steps=30),  # the main job: minutes on a CPU
+    'tiny':        dict(batch_size=8, seq_len=128, max_steps=500, lr=3e-3, warmup_steps=40),  # the main job: minutes on a CPU
     'gpt2':        _GPT2_RECIPE,                                      # 124M: GPT-3 table 2.1, 125M row
     'gpt2-medium': {**_GPT2_RECIPE, 'lr': 3e-4},                      # 355M: 350M row
     'gpt2-large':  {**_GPT2_RECIPE, 'lr': 2.5e-4, 'batch_size': 8},   # 774M: 760M row
