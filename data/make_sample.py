@@ -1,25 +1,27 @@
-"""Build `data/sample.parquet`, the course's bundled sample, from two Debian packages (see data/README.md).
+"""Build `data/sample.parquet`, the course's bundled sample, from Debian's King James Bible (see data/README.md).
 
 Usage (on Debian or Ubuntu, from the repository root, with gpt2_nb installed):
     python data/make_sample.py [--work DIR] [--out data/sample.parquet]
 
-It runs `apt-get download jargon-text python3.11-doc` into DIR unless the .deb files are already there, unpacks
-them with `dpkg -x`, cuts the texts into documents, shuffles them with a fixed seed and writes a parquet file in
-Cosmopedia-100k's schema. The same .deb files give the same parquet file.
+It runs `apt-get download bible-kjv bible-kjv-text` into DIR unless the .deb files are already there, unpacks them
+with `dpkg -x`, prints the whole text with the package's own `bible` program, cuts it into one document per chapter
+(verse numbers dropped, verses joined into one paragraph), shuffles the chapters with a fixed seed and writes a parquet
+file in Cosmopedia-100k's schema. The same .deb files give the same parquet file.
 """
-import argparse, glob, random, re, subprocess, tempfile, textwrap
+import argparse, os, random, re, subprocess, tempfile
 from pathlib import Path
 
 import pyarrow as pa, pyarrow.parquet as pq
 
 from gpt2_nb.tokenizer import get_encoding
 
-PACKAGES = ('jargon-text', 'python3.11-doc')
-PYDOC_PARTS = ('tutorial/*.rst.txt', 'faq/*.rst.txt', 'glossary.rst.txt')  # prose-heavy parts of the Python docs
+PACKAGES = ('bible-kjv', 'bible-kjv-text')  # the `bible` program, and its compressed text and concordance
 SEED = 0
+HEADING = re.compile(r'((?:[1-3] )?[A-Z][A-Za-z ]+?) (\d+)')  # 'Genesis 1', '1 Samuel 3', 'Song of Solomon 2'
+VERSE = re.compile(r'\s+(\d+) (.*)')                          # '  3 And God said, Let there be light: ...'
 
 def unpack(work:Path) -> Path:
-    "Download (if needed) and unpack the two packages under `work/root`; return that folder."
+    "Download (if needed) and unpack the packages under `work/root`; return that folder."
     for pkg in PACKAGES:
         if not list(work.glob(f'{pkg}_*.deb')): subprocess.run(['apt-get', 'download', pkg], cwd=work, check=True)
     root = work/'root'
@@ -28,61 +30,23 @@ def unpack(work:Path) -> Path:
         subprocess.run(['dpkg', '-x', str(deb), str(root)], check=True)
     return root
 
-def tidy(text:str) -> str:
-    "Strip trailing spaces and collapse runs of blank lines."
-    text = '\n'.join(l.rstrip() for l in text.splitlines())
-    return re.sub(r'\n{3,}', '\n\n', text).strip('\n') + '\n'
+def bible_text(root:Path) -> str:
+    "The whole King James Version as the package's `bible` program prints it (chapter headings, numbered verses)."
+    env = {**os.environ, 'COLUMNS': '80'}
+    out = subprocess.run([str(root/'usr/bin/bible'), '-p', str(root/'usr/lib'), 'Gen1:1-Rev22:21'],
+                         capture_output=True, text=True, check=True, env=env)
+    return out.stdout
 
-def centered(lines, title) -> int:
-    "Index of the centred heading `title` (a part title, indented by many spaces)."
-    return next(i for i, l in enumerate(lines) if ' '.join(l.split()) == title and l.startswith(' ' * 10))  # titles use no-break spaces
-
-def is_heading(l:str) -> bool: return bool(l) and l[0] not in ' │┌├└'
-
-def sections(lines):
-    "Split lines at column-0 headings (chapters, appendix sections) into (heading, text); drop tables of contents."
-    out, cur = [], None
-    for l in lines:
-        if is_heading(l): cur = [l]; out.append(cur)
-        elif cur is not None: cur.append(l)
-    docs = []
-    for heading, *body in out:
-        kept, skipping = [], False
-        for l in body:
-            if l.strip() == 'Table of Contents': skipping = True; continue
-            if skipping and (not l.strip() or len(l.strip()) <= 45): continue  # the titles listed in a TOC
-            skipping = False; kept.append(l)
-        docs.append((' '.join(heading.split()), tidy(heading.strip() + '\n\n' + textwrap.dedent('\n'.join(kept)))))
-    return docs
-
-def jargon_documents(path:Path):
-    "The Jargon File 4.4.7 as documents: the welcome page, each chapter section, each lexicon entry, each appendix section."
-    import gzip
-    lines = gzip.decompress(path.read_bytes()).decode('utf-8').splitlines()
-    welcome = next(i for i, l in enumerate(lines) if l.strip() == 'Welcome to the Jargon File' and l.startswith(' ' * 10))
-    p1, p2, p3 = (centered(lines, t) for t in ('Part I. Introduction', 'Part II. The Jargon Lexicon', 'Part III. Appendices'))
-    docs = [('Welcome to the Jargon File', 'essay', tidy('Welcome to the Jargon File\n\n' + textwrap.dedent('\n'.join(lines[welcome+1:p1]))))]
-    docs += [(h, 'essay', t) for h, t in sections(lines[p1+1:p2])]
-    entry, cur = re.compile(r'^   :(.+?):'), None
-    for l in lines[p2+1:p3] + ['  END']:
-        if m := entry.match(l):
-            if cur: docs.append(cur)
-            cur = [m.group(1), 'glossary entry', [l]]
-        elif re.fullmatch(r'  \S+', l):  # a letter heading: a per-letter index of headwords follows, not text
-            if cur: docs.append(cur)
-            cur = None
-        elif cur: cur[2].append(l)
-    docs = [(h, f, tidy(textwrap.dedent('\n'.join(t)))) if isinstance(t, list) else (h, f, t) for h, f, t in docs]
-    docs += [(h, 'essay', t) for h, t in sections(lines[p3+1:])]
-    return [dict(prompt=f"The Jargon File, version 4.4.7: {'entry' if f == 'glossary entry' else 'section'} '{h}'",
-                 text=t, seed_data='jargon_file_4.4.7', format=f, audience='general') for h, f, t in docs]
-
-def pydoc_documents(sources:Path):
-    "Prose parts of Python 3.11's documentation, reStructuredText as written, one document per file."
-    files = sorted(f for pat in PYDOC_PARTS for f in glob.glob(str(sources/pat)))
-    return [dict(prompt=f"Python 3.11 documentation, source of {Path(f).relative_to(sources).as_posix().removesuffix('.txt')}",
-                 text=tidy(Path(f).read_text('utf-8')), seed_data='python_3.11_docs', format='reST documentation',
-                 audience='programmers') for f in files]
+def chapters(text:str) -> list[dict]:
+    "Split the printed text into chapters: [{book, chapter, verses}], verse numbers dropped, wrapped lines rejoined."
+    lines, out = text.splitlines(), []
+    for i, l in enumerate(lines):
+        if (m := HEADING.fullmatch(l)) and (i == 0 or not lines[i - 1].strip()):
+            out.append(dict(book=m.group(1), chapter=int(m.group(2)), verses=[]))
+        elif not l.strip(): continue
+        elif v := VERSE.fullmatch(l): out[-1]['verses'].append(v.group(2).strip())
+        else: out[-1]['verses'][-1] += ' ' + l.strip()  # the rest of a wrapped verse
+    return out
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -90,10 +54,10 @@ def main():
     p.add_argument('--out', default=str(Path(__file__).resolve().parent/'sample.parquet'))
     a = p.parse_args()
     work = Path(a.work or tempfile.mkdtemp()); work.mkdir(parents=True, exist_ok=True)
-    root = unpack(work)
-    docs = jargon_documents(root/'usr/share/doc/jargon-text/jargon.txt.gz')
-    n_jargon = len(docs)
-    docs += pydoc_documents(root/'usr/share/doc/python3.11/html/_sources')
+    chs = chapters(bible_text(unpack(work)))
+    assert (len(chs), sum(len(c['verses']) for c in chs)) == (1189, 31102), "the KJV has 1,189 chapters and 31,102 verses"
+    docs = [dict(prompt=f"The King James Version of the Bible: {c['book']}, chapter {c['chapter']}",
+                 text=' '.join(c['verses']) + '\n', seed_data='bible_kjv', format='scripture', audience='general') for c in chs]
     random.Random(SEED).shuffle(docs)  # so the first documents (the validation split) are a fair sample of all
     enc = get_encoding()
     for d in docs: d['text_token_length'] = len(enc.encode_ordinary(d['text']))
@@ -102,8 +66,7 @@ def main():
     table = pa.Table.from_pylist([{c: d[c] for c in cols} for d in docs], schema=schema)
     pq.write_table(table, a.out, compression='zstd', compression_level=19, row_group_size=256)
     tokens = sum(d['text_token_length'] for d in docs)
-    print(f"{len(docs)} documents ({n_jargon} from the Jargon File, {len(docs) - n_jargon} from the Python docs), "
-          f"{tokens:,} GPT-2 tokens (+{len(docs):,} EOT), {sum(len(d['text'].encode()) for d in docs):,} bytes of text, "
-          f"{Path(a.out).stat().st_size:,} bytes on disk -> {a.out}")
+    print(f"{len(docs)} documents (chapters), {tokens:,} GPT-2 tokens (+{len(docs):,} EOT), "
+          f"{sum(len(d['text'].encode()) for d in docs):,} bytes of text, {Path(a.out).stat().st_size:,} bytes on disk -> {a.out}")
 
 if __name__ == '__main__': main()

@@ -101,7 +101,7 @@ def attention_cost(impl:str, # 'naive' or 'flash'
                    backward:bool=True, # time forward+backward (True) or forward only
                    steps:int=3, # timed steps after the measured one; the fastest is reported
                    threads:int|None=None): # torch threads in the child (None: torch's default)
-    "Peak extra resident memory (MiB, from `ru_maxrss` in a fresh process) and time (ms) of one attention step."
+    "Peak extra resident memory (MiB: the rise of VmHWM, the peak resident size, in a fresh process) and time (ms) of one attention step."
     if steps < 1: raise ValueError(f"steps must be >= 1, got {steps}")
     args = dict(impl=impl, seq_len=seq_len, batch=batch, n_head=n_head, head_size=head_size, dtype=dtype,
                 backward=backward, steps=steps, threads=threads)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_tokenizer.ipynb #7cb166fa
 from __future__ import annotations
-import base64, functools, hashlib
+import base64, codecs, functools, hashlib
 from pathlib import Path
 
 import tiktoken
@@ -13,7 +13,8 @@ import gpt2_nb
 from .core import GPT2NBError
 
 # %% auto #0
-__all__ = ['RANKS_PATH', 'RANKS_SHA256', 'EOT', 'EOT_TEXT', 'N_VOCAB', 'GPT2_PATTERN', 'load_ranks', 'get_encoding']
+__all__ = ['RANKS_PATH', 'RANKS_SHA256', 'EOT', 'EOT_TEXT', 'N_VOCAB', 'GPT2_PATTERN', 'load_ranks', 'get_encoding',
+           'decode_tokens']
 
 # %% ../nbs/01_tokenizer.ipynb #c75d482d
 RANKS_PATH = Path(gpt2_nb.__file__).resolve().parent/'assets'/'gpt2.tiktoken'  # installed as package data
@@ -45,3 +46,11 @@ def get_encoding() -> tiktoken.Encoding:
     "GPT-2's tokenizer as a `tiktoken.Encoding`, built offline from the sha256-checked ranks shipped in the package."
     return tiktoken.Encoding(name='gpt2', pat_str=GPT2_PATTERN, mergeable_ranks=load_ranks(),
                              special_tokens={EOT_TEXT: EOT}, explicit_n_vocab=N_VOCAB)
+
+# %% ../nbs/01_tokenizer.ipynb #e400cb7f
+def decode_tokens(tokens, # token ids
+                  enc:tiktoken.Encoding|None=None, # the encoding (default: get_encoding())
+                 ) -> str:
+    "The text of `tokens`, without a character cut off at the end (where plain decoding would print �)."
+    data = (enc or get_encoding()).decode_bytes(list(tokens))
+    return codecs.getincrementaldecoder('utf-8')(errors='replace').decode(data, final=False)

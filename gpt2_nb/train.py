@@ -15,54 +15,93 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .core import GPT2NBError, ArgumentParser, run_cli, atomic_write, ensure_dir, seed_everything
 from .precision import get_device, set_precision, PRECISIONS
-from .loader import TokenLoader
-from .model import GPT, GPTConfig, PRESETS, configure_optimizers, mfu
-from .tokenizer import get_encoding, EOT
+from .loader import TokenLoader, n_windows, read_manifest
+from .model import GPT, GPTConfig, PRESETS, PEAK_FLOPS, configure_optimizers, flops_per_token, mfu
+from .tokenizer import get_encoding, decode_tokens, EOT
 
 # %% auto #0
-__all__ = ['CKPT_VERSION', 'TrainConfig', 'model_config', 'lr_at', 'grad_accum_steps', 'forward_backward', 'NonFiniteLoss',
-           'clip_and_check', 'fault_point', 'train_step', 'evaluate', 'sample_text', 'rng_state', 'set_rng_state',
-           'save_checkpoint', 'load_checkpoint', 'read_log', 'append_log', 'write_log', 'plot_losses', 'write_samples',
-           'init_distributed', 'gather_ranks', 'any_rank', 'stop_requests', 'train', 'train_parser', 'train_cli',
-           'load_model', 'sample_parser', 'sample_cli']
+__all__ = ['RECIPES', 'DEFAULTS', 'TOKENS_PER_PARAM', 'MAX_EPOCHS', 'CKPT_VERSION', 'PLAN_MFU', 'PLAN_GPUS', 'TrainConfig',
+           'resolve_config', 'model_config', 'lr_at', 'grad_accum_steps', 'plan_run', 'forward_backward',
+           'NonFiniteLoss', 'clip_and_check', 'fault_point', 'train_step', 'evaluate', 'sample_text', 'rng_state',
+           'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'read_log', 'append_log', 'write_log', 'plot_losses',
+           'write_samples', 'init_distributed', 'gather_ranks', 'any_rank', 'stop_requests', 'dry_run_report', 'train',
+           'train_parser', 'train_cli', 'load_model', 'sample_parser', 'sample_cli']
 
 # %% ../nbs/08_train.ipynb #61bf224e
 @dataclass
 class TrainConfig:
-    "Every setting of a training run (the defaults are the main job: the tiny model on the bundled sample, on CPU)."
-    data:str|None = None      # folder written by gpt2nb_prepare; None: data/shards, prepared from the bundled sample if missing
-    out:str = 'runs/tiny'     # the run folder: log.jsonl, ckpt.pt, loss.png, samples.txt, config.json
-    preset:str = 'tiny'       # model size: tiny, gpt2, gpt2-medium, gpt2-large, gpt2-xl
-    n_layer:int|None = None   # override the preset's number of blocks
-    n_head:int|None = None    # override the preset's number of attention heads
-    n_embd:int|None = None    # override the preset's embedding width
-    dropout:float = 0.0       # dropout probability (0 for pretraining)
-    attention:str = 'flash'   # 'flash' (fused kernel) or 'naive' (explicit T×T matrix)
-    total_batch:int|None = None  # tokens per optimizer step; None: batch_size*seq_len*processes (no accumulation)
-    batch_size:int = 4        # B: rows per micro-batch on each process
-    seq_len:int = 128         # T: tokens per row (also the model's context length)
-    max_steps:int = 400       # optimizer steps; the learning-rate schedule is planned for this many
-    lr:float = 2e-3           # peak learning rate
-    min_lr_ratio:float = 0.1  # the cosine decays to lr*min_lr_ratio
-    warmup_steps:int = 30     # linear warmup from lr/warmup_steps to lr
-    weight_decay:float = 0.1  # AdamW decay on matrices and embeddings (parameters with >= 2 dims)
-    grad_clip:float = 1.0     # clip the global gradient norm to this (0: no clipping)
-    eval_every:int = 50       # evaluate (and sample) every this many steps, and at the start and the end
-    eval_batches:int = 10     # val micro-batches per evaluation (always the same ones)
-    ckpt_every:int = 100      # save ckpt.pt every this many steps, and at the end
-    log_every:int = 10        # print a progress line every this many steps
-    sample_tokens:int = 48    # tokens generated for the sample at each evaluation
-    sample_prompt:str = ''    # the sample's prompt ('' starts from the end-of-text token)
-    precision:str = 'fp32'    # 'fp32', 'tf32' or 'bf16' (autocast)
-    compile:bool = False      # torch.compile the model
-    device:str = 'auto'       # 'auto' (cuda > mps > cpu), 'cpu', 'cuda' or 'mps'
-    seed:int = 1337           # seeds the weights, the data order and the samples
-    resume:bool = False       # continue the run in `out` from its ckpt.pt
-    stop_at:int|None = None   # stop with a checkpoint after this step, as Ctrl-C would (the schedule still follows max_steps)
+    "Every setting of a training run; None means: from the preset's recipe (`RECIPES`), or else `DEFAULTS`."
+    data:str|None = None         # folder written by gpt2nb_prepare; None: data/shards, prepared from the bundled sample if missing
+    out:str|None = None          # the run folder (log.jsonl, ckpt.pt, loss.png, samples.txt, config.json); None: runs/<preset>
+    preset:str|None = None       # the run's recipe, model size and training settings: tiny, gpt2, gpt2-medium, gpt2-large, gpt2-xl
+    n_layer:int|None = None      # override the preset's number of blocks
+    n_head:int|None = None       # override the preset's number of attention heads
+    n_embd:int|None = None       # override the preset's embedding width
+    dropout:float|None = None    # dropout probability (0 for pretraining)
+    attention:str|None = None    # 'flash' (fused kernel) or 'naive' (explicit T×T matrix)
+    total_batch:int|None = None  # tokens per optimizer step; the recipe's None: batch_size*seq_len*processes (no accumulation)
+    batch_size:int|None = None   # B: rows per micro-batch on each process
+    seq_len:int|None = None      # T: tokens per row (also the model's context length)
+    max_steps:int|None = None    # optimizer steps; the learning-rate schedule is planned for this many
+    epochs:float|None = None     # passes over the training data; sets max_steps when max_steps is not given
+    lr:float|None = None         # peak learning rate
+    min_lr_ratio:float|None = None  # the cosine decays to lr*min_lr_ratio
+    warmup_steps:int|None = None # linear warmup from lr/warmup_steps to lr
+    warmup_frac:float|None = None  # warmup as a fraction of max_steps, when warmup_steps is not given
+    weight_decay:float|None = None  # AdamW decay on matrices and embeddings (parameters with >= 2 dims)
+    grad_clip:float|None = None  # clip the global gradient norm to this (0: no clipping)
+    eval_every:int|None = None   # evaluate (and sample) every this many steps, and at the start and the end
+    eval_batches:int|None = None # val micro-batches per evaluation (always the same ones)
+    ckpt_every:int|None = None   # save ckpt.pt every this many steps, and at the end
+    log_every:int|None = None    # print a progress line every this many steps
+    sample_tokens:int|None = None  # tokens generated for the sample at each evaluation
+    sample_prompt:str|None = None  # the sample's prompt ('' starts from the end-of-text token)
+    precision:str|None = None    # 'fp32', 'tf32' or 'bf16' (autocast)
+    compile:bool = False         # torch.compile the model
+    device:str|None = None       # 'auto' (cuda > mps > cpu), 'cpu', 'cuda' or 'mps'
+    seed:int|None = None         # seeds the weights, the data order and the samples
+    resume:bool = False          # continue the run in `out` from its ckpt.pt
+    stop_at:int|None = None      # stop with a checkpoint after this step, as Ctrl-C would (the schedule still follows max_steps)
+    dry_run:bool = False         # print the plan of the run and exit: nothing is trained or written
+
+# %% ../nbs/08_train.ipynb #95fc7804
+_GPT2_RECIPE = dict(total_batch=2**19, batch_size=16, seq_len=1024, lr=6e-4, warmup_frac=715 / 19073, min_lr_ratio=0.1,
+                    weight_decay=0.1, grad_clip=1.0, eval_every=25, eval_batches=20, ckpt_every=50, log_every=1, sample_tokens=64)
+RECIPES = {  # the training settings that go with each model size (the shapes are gpt2_nb.model.PRESETS)
+    'tiny':        dict(batch_size=4, seq_len=128, max_steps=400, lr=2e-3, warmup_steps=30),  # the main job: minutes on a CPU
+    'gpt2':        _GPT2_RECIPE,                                      # 124M: GPT-3 table 2.1, 125M row
+    'gpt2-medium': {**_GPT2_RECIPE, 'lr': 3e-4},                      # 355M: 350M row
+    'gpt2-large':  {**_GPT2_RECIPE, 'lr': 2.5e-4, 'batch_size': 8},   # 774M: 760M row
+    'gpt2-xl':     {**_GPT2_RECIPE, 'lr': 2e-4, 'batch_size': 8, 'total_batch': 2**20},  # 1558M: 1.3B row
+}
+DEFAULTS = dict(preset='tiny', dropout=0.0, attention='flash', total_batch=None, min_lr_ratio=0.1, warmup_frac=0.05,
+                weight_decay=0.1, grad_clip=1.0, eval_every=50, eval_batches=10, ckpt_every=100, log_every=10,
+                sample_tokens=48, sample_prompt='', precision='fp32', device='auto', seed=1337)
+TOKENS_PER_PARAM, MAX_EPOCHS = 20, 4  # Chinchilla's compute-optimal budget; the most passes over the same data
+
+def resolve_config(cfg:TrainConfig) -> tuple[TrainConfig, dict]:
+    "Fill the unset (None) fields from the preset's recipe, then `DEFAULTS`; return the config and each field's source."
+    preset = cfg.preset or DEFAULTS['preset']
+    if preset not in RECIPES: raise GPT2NBError(f"unknown preset '{preset}': use one of {', '.join(RECIPES)}")
+    recipe, vals, sources = RECIPES[preset], {}, {}
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if v is not None and v is not False: vals[f.name], sources[f.name] = v, 'flag'
+        elif f.name in recipe: vals[f.name], sources[f.name] = recipe[f.name], 'preset'
+        elif f.name in DEFAULTS: vals[f.name], sources[f.name] = DEFAULTS[f.name], 'default'
+        else: vals[f.name], sources[f.name] = v, 'default'
+    vals['preset'] = preset
+    if vals['out'] is None: vals['out'], sources['out'] = f'runs/{preset}', 'default'
+    if cfg.max_steps is not None and cfg.epochs is not None:
+        raise GPT2NBError(f"--max-steps {cfg.max_steps} and --epochs {cfg.epochs:g} both say how long to train: give one of them")
+    if cfg.epochs is not None: vals['max_steps'], sources['max_steps'] = None, 'epochs'  # derived from the data by plan_run
+    if cfg.warmup_frac is not None and cfg.warmup_steps is None: vals['warmup_steps'], sources['warmup_steps'] = None, 'warmup_frac'
+    return TrainConfig(**vals), sources
 
 # %% ../nbs/08_train.ipynb #abc8bf0f
 def model_config(cfg:TrainConfig) -> GPTConfig:
     "The `GPTConfig` a run trains: its preset, with the size flags, `seq_len` as context and the attention choice applied."
+    cfg = resolve_config(cfg)[0]  # a no-op on a resolved config
     if cfg.preset not in PRESETS: raise GPT2NBError(f"unknown preset '{cfg.preset}': use one of {', '.join(PRESETS)}")
     sizes = {k: getattr(cfg, k) for k in ('n_layer', 'n_head', 'n_embd') if getattr(cfg, k) is not None}
     for k, v in sizes.items():
@@ -99,6 +138,34 @@ def grad_accum_steps(total_batch:int|None, # tokens per optimizer step (None: on
                           f"{batch_size}*{seq_len}{'*' + str(world_size) if world_size > 1 else ''} = {per_micro:,} tokens: "
                           f"use --total-batch {near:,} or change --batch-size")
     return total_batch // per_micro
+
+# %% ../nbs/08_train.ipynb #a31a75a7
+def plan_run(cfg:TrainConfig, # resolved by resolve_config
+             world_size:int=1, # processes
+             train_tokens:list|None=None, # tokens in each train shard (the manifest's); None: the data is not known
+             n_params:int|None=None, # the model's parameters (for the tokens-per-parameter rule)
+            ) -> dict:
+    "The run's numbers: micro-steps, tokens per step, steps per epoch, max_steps, epochs, warmup_steps, tokens."
+    accum = grad_accum_steps(cfg.total_batch, cfg.batch_size, cfg.seq_len, world_size)
+    total = accum * cfg.batch_size * cfg.seq_len * world_size
+    per_epoch = None
+    if train_tokens is not None:
+        batches = sum(n_windows(n, cfg.seq_len) for n in train_tokens) // (cfg.batch_size * world_size)  # per process
+        if batches < accum:
+            raise GPT2NBError(f"the training data holds {batches} micro-batches per process, fewer than one step's {accum}: "
+                              f"prepare more data or lower --total-batch")
+        per_epoch = batches / accum
+    steps = cfg.max_steps
+    if steps is None and per_epoch is None:
+        raise GPT2NBError(f"the {cfg.preset} recipe plans its steps from the data, and there is none prepared: pass --data "
+                          f"(a folder written by gpt2nb_prepare) or --max-steps")
+    if steps is None and cfg.epochs is not None: steps = math.ceil(cfg.epochs * per_epoch)
+    if steps is None:  # 20 tokens per parameter, at most MAX_EPOCHS passes over the data
+        steps = math.ceil(min(TOKENS_PER_PARAM * n_params, MAX_EPOCHS * per_epoch * total) / total)
+    if steps < 1: raise GPT2NBError(f"the run would have {steps} steps: give --max-steps or --epochs of at least one step")
+    warmup = cfg.warmup_steps if cfg.warmup_steps is not None else round(cfg.warmup_frac * steps)
+    return dict(accum_steps=accum, total_batch=total, micro_batch=cfg.batch_size, steps_per_epoch=per_epoch,
+                max_steps=steps, epochs=steps / per_epoch if per_epoch else None, warmup_steps=warmup, tokens=steps * total)
 
 # %% ../nbs/08_train.ipynb #8c3e4563
 def forward_backward(model, # the model to train (possibly compiled and/or wrapped in DDP)
@@ -189,7 +256,7 @@ def sample_text(model, # the model to sample from (uncompiled, not DDP-wrapped)
     ids = [EOT] + enc.encode_ordinary(prompt)
     g = torch.Generator(device=device).manual_seed(seed)
     out = model.generate(torch.tensor([ids], device=device), max_new_tokens, temperature=temperature, top_k=top_k, generator=g)
-    return prompt + enc.decode(out[0, len(ids):].tolist(), errors='replace')  # a cut multi-byte character shows as �
+    return prompt + decode_tokens(out[0, len(ids):].tolist(), enc)  # no � for a character cut off at the end
 
 # %% ../nbs/08_train.ipynb #49ebfcd0
 def rng_state(device=None) -> dict:
@@ -332,15 +399,17 @@ def stop_requests(say=print):
         for s, h in old.items(): signal.signal(s, h)
 
 # %% ../nbs/08_train.ipynb #6a62d6e4
-def _check_settings(cfg:TrainConfig, world_size:int):
-    "Check the numeric settings; return (micro-steps per step, tokens per step, model config)."
-    for k in ('max_steps', 'eval_every', 'ckpt_every', 'eval_batches', 'log_every', 'batch_size', 'seq_len'):
+def _check_settings(cfg:TrainConfig) -> GPTConfig:
+    "Check the numeric settings of a resolved config; return the model config."
+    for k in ('eval_every', 'ckpt_every', 'eval_batches', 'log_every', 'batch_size', 'seq_len'):
         if getattr(cfg, k) < 1: raise GPT2NBError(f"--{k.replace('_', '-')} must be at least 1, got {getattr(cfg, k)}")
-    if cfg.warmup_steps < 0: raise GPT2NBError(f"--warmup-steps must be 0 or more, got {cfg.warmup_steps}")
+    if cfg.max_steps is not None and cfg.max_steps < 1: raise GPT2NBError(f"--max-steps must be at least 1, got {cfg.max_steps}")
+    if cfg.epochs is not None and not cfg.epochs > 0: raise GPT2NBError(f"--epochs must be positive, got {cfg.epochs}")
+    if cfg.warmup_steps is not None and cfg.warmup_steps < 0: raise GPT2NBError(f"--warmup-steps must be 0 or more, got {cfg.warmup_steps}")
+    if not 0 <= cfg.warmup_frac < 1: raise GPT2NBError(f"--warmup-frac must be in [0, 1), got {cfg.warmup_frac}")
     if not cfg.lr > 0: raise GPT2NBError(f"--lr must be positive, got {cfg.lr}")
     if cfg.attention not in ('flash', 'naive'): raise GPT2NBError(f"unknown attention '{cfg.attention}': use flash or naive")
-    accum = grad_accum_steps(cfg.total_batch, cfg.batch_size, cfg.seq_len, world_size)
-    return accum, accum * cfg.batch_size * cfg.seq_len * world_size, model_config(cfg)
+    return model_config(cfg)
 
 def _resume_checkpoint(cfg:TrainConfig, mc:GPTConfig, world_size:int) -> dict|None:
     "The checkpoint to continue from (None for a new run), checked against these settings."
@@ -359,14 +428,16 @@ def _resume_checkpoint(cfg:TrainConfig, mc:GPTConfig, world_size:int) -> dict|No
                           f"resume with the same number of processes")
     return ckpt
 
-def _data_dir(cfg:TrainConfig, rank:int, world_size:int, say) -> Path:
-    "The run's data folder; with no `--data`, data/shards, prepared from the bundled sample if it is not there."
+def _data_dir(cfg:TrainConfig, rank:int, world_size:int, say, prepare_missing:bool=True) -> Path|None:
+    "The run's data folder; with no `--data`, data/shards, prepared from the bundled sample if it is not there (else None)."
     if cfg.data is not None: return Path(cfg.data)
     from gpt2_nb.data import prepare, DEFAULT_OUT, SAMPLE_PATH
     d = Path(DEFAULT_OUT)
-    if not (d/'manifest.json').exists() and rank == 0:
-        say(f"no --data given and {d} has no prepared data: preparing the bundled sample ({SAMPLE_PATH.name}) there (first run only)")
-        prepare()
+    if not (d/'manifest.json').exists():
+        if not prepare_missing: return None
+        if rank == 0:
+            say(f"no --data given and {d} has no prepared data: preparing the bundled sample ({SAMPLE_PATH.name}) there (first run only)")
+            prepare()
     if world_size > 1: dist.barrier()
     return d
 
@@ -412,13 +483,37 @@ def _progress(rec:dict, max_steps:int, left_s:float) -> str:
     return (f"step {rec['step']:>5}/{max_steps} | loss {rec['loss']:.4f} | lr {rec['lr']:.2e} | norm {rec['grad_norm']:.3f} | "
             f"{rec['dt_ms']:.0f} ms | {rec['tokens_per_sec']:,.0f} tok/s{m} | epoch {rec['epoch']} | {_fmt_time(left_s)} left")
 
+# %% ../nbs/08_train.ipynb #dda82e3b
+PLAN_MFU = 0.4  # the MFU assumed for the time estimates of a plan
+PLAN_GPUS = ('A100', 'H100')  # keys of PEAK_FLOPS whose bf16 peak the plan's time estimates use
+
+def dry_run_report(cfg:TrainConfig, # resolved, with the plan's max_steps and warmup_steps
+                   sources:dict, # each setting's source, from resolve_config
+                   plan:dict, # from plan_run
+                   mc:GPTConfig, n_params:int, world_size:int=1) -> list[tuple[str, str]]:
+    "The plan as (key, value) lines; a setting's value says where it came from (flag, preset, default, derived)."
+    def v(k, val=None): return f"{getattr(cfg, k) if val is None else val} ({sources.get(k, 'derived')})"
+    flops = plan['tokens'] * flops_per_token(mc, cfg.seq_len)
+    hours = {f"hours_on_{n}x{g}" if n > 1 else f"hours_on_{g}": f"{flops / (n * PEAK_FLOPS[g]['bf16'] * PLAN_MFU) / 3600:.2f}"
+             for g in PLAN_GPUS for n in (1, 8)}
+    epochs = f"{plan['epochs']:.2f}" if plan['epochs'] is not None else 'unknown (no prepared data)'
+    lines = [('preset', v('preset')), ('params', f"{n_params:,}"), ('n_layer', mc.n_layer), ('n_embd', mc.n_embd),
+             ('seq_len', v('seq_len')), ('lr', v('lr')), ('min_lr_ratio', v('min_lr_ratio')),
+             ('warmup_steps', v('warmup_steps')), ('max_steps', v('max_steps')), ('epochs', epochs),
+             ('total_batch', f"{plan['total_batch']} ({sources['total_batch']})"), ('micro_batch', v('batch_size')),
+             ('world_size', world_size), ('accum_steps', plan['accum_steps']), ('tokens', f"{plan['tokens']:,}"),
+             ('tokens_per_param', f"{plan['tokens'] / n_params:.1f}"), ('weight_decay', v('weight_decay')),
+             ('grad_clip', v('grad_clip')), ('precision', v('precision')), ('flops', f"{flops:.3e}"),
+             ('mfu_assumed', PLAN_MFU), *hours.items()]
+    return [(k, str(x)) for k, x in lines]
+
 # %% ../nbs/08_train.ipynb #657e1fb6
 def train(cfg:TrainConfig, # the run's settings
           say=print, # where progress lines go (rank 0 only)
          ) -> dict:
     "Train (or resume) the run `cfg` describes; return a summary dict (steps, losses, paths, wall time)."
     t_start = time.time()
-    rank, local_rank, world, device = init_distributed(cfg.device)
+    rank, local_rank, world, device = init_distributed(cfg.device or DEFAULTS['device'])
     say = say if rank == 0 else (lambda *a, **k: None)
     try: return _train(cfg, rank, world, device, say, t_start)
     finally:
@@ -426,10 +521,19 @@ def train(cfg:TrainConfig, # the run's settings
 
 def _train(cfg, rank, world, device, say, t_start):
     # everything a user can get wrong is checked before any file is written
+    cfg, sources = resolve_config(cfg)
     autocast = set_precision(cfg.precision, device)
-    accum, total_batch, mc = _check_settings(cfg, world)
+    mc = _check_settings(cfg)
+    data = _data_dir(cfg, rank, world, say, prepare_missing=not cfg.dry_run)
+    with torch.device('meta'): n_params = GPT(mc).num_params()  # shapes only: no memory, no time
+    shards = None if data is None else [s['tokens'] for s in read_manifest(data)['shards'] if s['split'] == 'train']
+    plan = plan_run(cfg, world, shards, n_params)
+    for k in ('max_steps', 'warmup_steps'):
+        if getattr(cfg, k) is None: sources[k] = 'derived'
+    cfg = dataclasses.replace(cfg, max_steps=plan['max_steps'], warmup_steps=plan['warmup_steps'])
+    if cfg.dry_run: return dict(dry_run=True, plan=dry_run_report(cfg, sources, plan, mc, n_params, world))
+    accum, total_batch = plan['accum_steps'], plan['total_batch']
     ckpt = _resume_checkpoint(cfg, mc, world)
-    data = _data_dir(cfg, rank, world, say)
     loader = TokenLoader(data, 'train', cfg.batch_size, cfg.seq_len, rank, world, seed=cfg.seed, vocab_size=mc.vocab_size)
     val_loader = TokenLoader(data, 'val', cfg.batch_size, cfg.seq_len, rank, world, seed=cfg.seed, vocab_size=mc.vocab_size)
     if ckpt is not None: loader.load_state_dict(ckpt['ranks'][rank]['loader'])
@@ -439,8 +543,8 @@ def _train(cfg, rank, world, device, say, t_start):
     if step >= cfg.max_steps:
         say(f"{ckpt_path} is already at step {step} of --max-steps {cfg.max_steps}: nothing to do (raise --max-steps to train on)")
         return dict(out=str(out), step=step, steps_run=0, interrupted=False, wall_s=time.time() - t_start)
-    info = dict(train=asdict(cfg), model=asdict(mc), world_size=world, grad_accum_steps=accum, total_batch=total_batch,
-                device=_device_name(device), torch=torch.__version__, params=raw.num_params())
+    info = dict(train=asdict(cfg), sources=sources, plan=plan, model=asdict(mc), world_size=world, grad_accum_steps=accum,
+                total_batch=total_batch, device=_device_name(device), torch=torch.__version__, params=raw.num_params())
     recs = _open_run_folder(cfg, info, step, ckpt is not None, say) if rank == 0 else []
     enc, saved_step = get_encoding(), step if ckpt is not None else None
     say(f"{f'resuming {out} at step {step}' if ckpt else f'training into {out}'}: {mc.n_layer} layers, {mc.n_embd} wide, "
@@ -502,21 +606,34 @@ def _train(cfg, rank, world, device, say, t_start):
 _FLAG_HELP = dict(
     data="folder written by gpt2nb_prepare (default: data/shards, prepared from the bundled sample on first use)",
     out="run folder for log.jsonl, ckpt.pt, loss.png, samples.txt and config.json",
-    preset="model size: tiny, gpt2, gpt2-medium, gpt2-large or gpt2-xl", n_layer="override the preset's number of blocks",
+    preset="the run's recipe, a model size and its training settings: tiny, gpt2, gpt2-medium, gpt2-large or gpt2-xl",
+    n_layer="override the preset's number of blocks",
     n_head="override the preset's number of attention heads", n_embd="override the preset's embedding width",
     dropout="dropout probability", attention="attention implementation",
     total_batch="tokens per optimizer step, accumulated over micro-batches (default: one micro-batch per process)",
     batch_size="micro-batch rows per process", seq_len="tokens per row, and the model's context length",
-    max_steps="optimizer steps (the learning-rate schedule is planned for this many)", lr="peak learning rate",
+    max_steps="optimizer steps (the learning-rate schedule is planned for this many); the gpt2 recipes plan it from the data",
+    epochs="passes over the training data, instead of --max-steps", lr="peak learning rate",
     min_lr_ratio="the cosine decays to lr times this", warmup_steps="steps of linear warmup",
+    warmup_frac="warmup as a fraction of the steps, when --warmup-steps is not given",
     weight_decay="AdamW weight decay on matrices and embeddings", grad_clip="clip the gradient norm to this (0: off)",
     eval_every="evaluate and sample every this many steps", eval_batches="val micro-batches per evaluation",
     ckpt_every="save ckpt.pt every this many steps (and at the end)", log_every="print progress every this many steps",
     sample_tokens="tokens generated per sample", sample_prompt="prompt of the samples ('' starts a new document)",
     precision="matmul precision: fp32, tf32 or bf16 (autocast)", compile="torch.compile the model",
     device="auto (cuda > mps > cpu), cpu, cuda or mps", seed="seed of the weights, data order and samples",
-    resume="continue the run in --out from its ckpt.pt", stop_at="stop with a checkpoint after this step (the schedule still follows --max-steps)")
-_CHOICES = dict(precision=PRECISIONS, attention=('flash', 'naive'), device=('auto', 'cpu', 'cuda', 'mps'), preset=tuple(PRESETS))
+    resume="continue the run in --out from its ckpt.pt", stop_at="stop with a checkpoint after this step (the schedule still follows --max-steps)",
+    dry_run="print the plan of the run (settings and their sources, steps, tokens, time estimates) and exit without training or writing")
+_CHOICES = dict(precision=PRECISIONS, attention=('flash', 'naive'), device=('auto', 'cpu', 'cuda', 'mps'), preset=tuple(RECIPES))
+
+def _default_help(name:str) -> str:
+    "Where a flag's value comes from when it is not given: the preset's recipe and/or `DEFAULTS`."
+    by_preset = {p: r[name] for p, r in RECIPES.items() if name in r}
+    if name == 'out': return ' (default: runs/<preset>)'
+    if not by_preset: return f' (default: {DEFAULTS[name]!r})' if DEFAULTS.get(name) not in (None, '') else ''
+    said = ', '.join(f"{p} {v:g}" if isinstance(v, float) else f"{p} {v}" for p, v in by_preset.items())
+    rest = f'; otherwise {DEFAULTS[name]!r}' if name in DEFAULTS and len(by_preset) < len(RECIPES) else ''
+    return f" (default: the preset's: {said}{rest})"
 
 def train_parser() -> ArgumentParser:
     "The `gpt2nb_train` argument parser, one flag per `TrainConfig` field."
@@ -528,12 +645,15 @@ def train_parser() -> ArgumentParser:
         if 'bool' in t: p.add_argument(flag, action='store_true', help=_FLAG_HELP[f.name]); continue
         typ = int if 'int' in t else float if 'float' in t else str
         kw = dict(choices=_CHOICES[f.name]) if f.name in _CHOICES else {}
-        p.add_argument(flag, type=typ, default=f.default, help=_FLAG_HELP[f.name], **kw)
+        p.add_argument(flag, type=typ, default=None, help=_FLAG_HELP[f.name] + _default_help(f.name), **kw)
     return p
 
 def _train_main(argv=None):
     cfg = TrainConfig(**vars(train_parser().parse_args(argv)))
     res = train(cfg)
+    if res.get('dry_run'):
+        if int(os.environ.get('RANK', 0)) == 0: print('\n'.join(f"{k}: {v}" for k, v in res['plan']))
+        return res
     if int(os.environ.get('RANK', 0)) == 0:
         if res.get('steps_run') and res.get('first_val_loss') is not None:
             print(f"done: {res['steps_run']} steps in {_fmt_time(res['wall_s'])} on {res['device']}; "

@@ -98,6 +98,9 @@ def c_sample_pickle(b, w):
 def c_train_pickle(b, w):
     _copy(b, w, 'data', 'run'); torch.save({'model': Boom(w/'PWNED')}, w/'run'/'ckpt.pt')
     return _train(w, '--resume', steps='4')
+def c_dry_steps_and_epochs(b, w): _copy(b, w, 'data'); return _train(w, '--epochs', '2', '--dry-run')
+def c_dry_too_little_data(b, w): _copy(b, w, 'data'); return [*TRAIN, '--data', w/'data', '--preset', 'gpt2', '--dry-run']
+def c_dry_no_data(b, w): return [*TRAIN, '--data', w/'missing', '--preset', 'gpt2', '--dry-run']
 def c_sample_missing(b, w): return [*SAMPLE, '--ckpt', w/'nope.pt']
 def c_sample_corrupt(b, w): (w/'c.pt').write_bytes(b'not a checkpoint'); return [*SAMPLE, '--ckpt', w/'c.pt']
 def c_sample_tokens(b, w): _copy(b, w, 'run'); return [*SAMPLE, '--ckpt', w/'run'/'ckpt.pt', '--max-new-tokens', '0']
@@ -135,6 +138,9 @@ CASES = [
     ('train: corrupt checkpoint', c_train_corrupt_ckpt, ['ckpt.pt']),
     ('train: pickle payload in checkpoint', c_train_pickle, ['ckpt.pt']),
     ('train: --device cuda without CUDA', c_train_cuda, ['cuda']),
+    ('dry run: --max-steps and --epochs', c_dry_steps_and_epochs, ['--max-steps', '--epochs']),
+    ('dry run: data smaller than one step', c_dry_too_little_data, ['--total-batch']),
+    ('dry run: missing data folder', c_dry_no_data, ['does not exist']),
     ('sample: missing checkpoint', c_sample_missing, ['nope.pt']),
     ('sample: corrupt checkpoint', c_sample_corrupt, ['c.pt']),
     ('sample: pickle payload', c_sample_pickle, ['evil.pt']),
