@@ -19,8 +19,8 @@ __all__ = ['KiB', 'MiB', 'GiB', 'SHARDED', 'GPU_BUDGET_SHARE', 'CPU_BUDGET_SHARE
            'memory_check', 'time_steps', 'shard_model', 'find_sharded_checkpoint', 'save_sharded_checkpoint',
            'read_sharded_meta', 'load_sharded_state', 'load_sharded_checkpoint', 'consolidate_checkpoint',
            'consolidate_cli', 'reshard_ranks', 'available_memory', 'memory_budget', 'process_overhead',
-           'batch_candidates', 'auto_batch_size', 'confirm_batch_size', 'choose_batch_size', 'preset_table',
-           'fit_table']
+           'batch_candidates', 'auto_batch_size', 'confirm_batch_size', 'choose_batch_size', 'peak_rss_run',
+           'preset_table', 'fit_table']
 
 # %% ../nbs/13_scaling.ipynb #a1c0c246
 KiB, MiB, GiB = 2**10, 2**20, 2**30
@@ -72,7 +72,7 @@ def block_bytes_per_token(config:GPTConfig, precision:str='fp32', attention:str|
     else: n += nh * T * (a + (4 if precision == 'bf16' else 0))          # naive: the (T, T) weights (+ their fp32 softmax)
     return n
 
-# %% ../nbs/13_scaling.ipynb #5a0eea85
+# %% ../nbs/13_scaling.ipynb #3e866b01
 _OPT_BYTES = {'adamw': 8, 'sgd': 4, 'none': 0}  # optimizer state per parameter (AdamW: two fp32 moments; SGD: momentum)
 
 def estimate_memory(config:GPTConfig, # the model
@@ -110,6 +110,7 @@ def estimate_memory(config:GPTConfig, # the model
     # what the forward pass keeps: the blocks, autocast's weight copies, the output layer and loss
     blk = block_bytes_per_token(config, precision, attention, T, resid_bytes=pb if fsdp else 4)
     layers = L * N * (pb if fsdp else 4) * C if activation_checkpointing else L * N * blk  # checkpointing: block inputs only
+    # (and in the backward pass one block's activations at a time, rebuilt: counted in the peak below)
     casts = 2 * 12 * C * C * L if (bf16 and not fsdp) else 0  # autocast's bf16 copies of the block weights
     head = N * ((pb if fsdp else 4) * C + 8)                   # ln_f's input, its mean and 1/std
     if chunked_loss:
@@ -134,7 +135,8 @@ def estimate_memory(config:GPTConfig, # the model
     held = grads if grad_accum > 1 else 0                       # gradients alive during the forward pass
     peak = max(held + acts + fwd,                                # end of the forward pass
                held + acts + bwd,                                # start of the backward pass
-               grads + last + N * blk + (layers + casts if activation_checkpointing else 0))  # through the blocks to the end
+               grads + N * blk + (layers + casts if activation_checkpointing else 0),  # through the blocks
+               grads + last)                                     # the embedding's gradient, last
     step = params + opt + buffers + peak
     # an evaluation: no gradients are made, but those of the last step are still there; it computes the plain loss
     ev = params + opt + 4 * P / S + buffers + N * V * (a + 4 + (4 if bf16 else 0)) + (2 * (12 * C * C * L + V * C) if bf16 and not fsdp else 0)
@@ -263,7 +265,7 @@ def time_steps(config:GPTConfig, batch_size:int, seq_len:int, variants:dict, # n
     set_precision('fp32', 'cpu')
     return {name: sorted(t)[len(t) // 2] for name, t in times.items()}
 
-# %% ../nbs/13_scaling.ipynb #87a5ba51
+# %% ../nbs/13_scaling.ipynb #cc9c36c3
 def _process_group(device):
     "The default process group; a one-process group (an in-memory store) when the program was not started by torchrun."
     import torch.distributed as dist
@@ -282,7 +284,7 @@ def shard_model(model:GPT, # the bare model, with the same initial weights on ev
     assert model.lm_head.weight is model.transformer.wte.weight
     return model
 
-# %% ../nbs/13_scaling.ipynb #4bd29d78
+# %% ../nbs/13_scaling.ipynb #4caf4248
 SHARDED = 'ckpt'  # the sharded checkpoint's folder inside a run folder
 
 def find_sharded_checkpoint(path) -> Path|None:
@@ -305,7 +307,7 @@ def _replace_folder(new:Path, path:Path):
     shutil.rmtree(old, ignore_errors=True)
     for t in path.parent.glob(f'.{path.name}.*.tmp'): shutil.rmtree(t, ignore_errors=True)  # folders of cut saves
 
-# %% ../nbs/13_scaling.ipynb #3c8678dc
+# %% ../nbs/13_scaling.ipynb #72d56e96
 def save_sharded_checkpoint(path, # the checkpoint folder to create or replace (a run's ckpt/)
                             model, # the FSDP-sharded GPT
                             optimizer, step:int, cfg, # the run's TrainConfig
@@ -321,6 +323,7 @@ def save_sharded_checkpoint(path, # the checkpoint folder to create or replace (
         shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
     dist.barrier()
     msd, osd = get_state_dict(model, optimizer)           # DTensor shards, keyed by parameter name
+    msd.pop('lm_head.weight')                              # tied to transformer.wte.weight: DCP would store it twice
     dcp.save(dict(model=msd, optim=osd), checkpoint_id=tmp)  # collective: returns once every process's files are written
     if rank == 0:
         meta = dict(version=CKPT_VERSION, step=step, sharded=True, model_config=model.config.__dict__.copy(),
@@ -331,7 +334,7 @@ def save_sharded_checkpoint(path, # the checkpoint folder to create or replace (
     if rank == 0: _replace_folder(tmp, path)
     dist.barrier()
 
-# %% ../nbs/13_scaling.ipynb #98e9df29
+# %% ../nbs/13_scaling.ipynb #07af4fea
 def read_sharded_meta(path) -> dict:
     "The meta.pt of a sharded checkpoint (step, settings, per-process loader and generator states), checked."
     from gpt2_nb.train import CKPT_VERSION
@@ -347,14 +350,16 @@ def read_sharded_meta(path) -> dict:
 def load_sharded_state(model, optimizer, path):
     "Load a sharded checkpoint's model and optimizer state into `model` (sharded or not) and `optimizer`, resharding as needed."
     import torch.distributed.checkpoint as dcp
-    from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+    from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict, StateDictOptions
     msd, osd = get_state_dict(model, optimizer)  # the layout to fill: this process's shards, or whole tensors
+    msd.pop('lm_head.weight')                     # not stored: it is transformer.wte.weight
     with warnings.catch_warnings():  # one process without a group: DCP says it loads without collectives
         warnings.simplefilter('ignore')
         dcp.load(dict(model=msd, optim=osd), checkpoint_id=find_sharded_checkpoint(path))
-    set_state_dict(model, optimizer, model_state_dict=msd, optim_state_dict=osd)
+    set_state_dict(model, optimizer, model_state_dict=msd, optim_state_dict=osd, options=StateDictOptions(strict=False))
+    assert model.lm_head.weight is model.transformer.wte.weight
 
-# %% ../nbs/13_scaling.ipynb #0e149c2b
+# %% ../nbs/13_scaling.ipynb #a21d3150
 def load_sharded_checkpoint(path) -> dict:
     "A sharded checkpoint consolidated in this process, as the dict `gpt2_nb.train.load_checkpoint` returns for a ckpt.pt."
     from gpt2_nb.model import configure_optimizers
@@ -378,7 +383,7 @@ def consolidate_checkpoint(src, # a sharded checkpoint folder, or a run folder h
     with atomic_write(dst) as f: torch.save(ckpt, f)
     return dst
 
-# %% ../nbs/13_scaling.ipynb #bb931978
+# %% ../nbs/13_scaling.ipynb #5bec099e
 def consolidate_cli(argv=None):
     "Console script `gpt2nb_consolidate`: a sharded (FSDP) checkpoint as one ckpt.pt file."
     from gpt2_nb.core import ArgumentParser, run_cli
@@ -391,7 +396,7 @@ def consolidate_cli(argv=None):
         print(f"wrote {dst}: load it with gpt2nb_sample --ckpt {dst}, gpt2_nb.train.load_model or GPT.to_hf")
     run_cli(main)
 
-# %% ../nbs/13_scaling.ipynb #dadd7b75
+# %% ../nbs/13_scaling.ipynb #b1c11bb2
 def reshard_ranks(ckpt:dict, # a sharded checkpoint's meta (from read_sharded_meta)
                   batch_size:int, # B of the resumed run
                   world_size:int, # processes of the resumed run
@@ -413,10 +418,10 @@ def reshard_ranks(ckpt:dict, # a sharded checkpoint's meta (from read_sharded_me
         ranks.append(dict(loader=dict(old[0]['loader'], batch_size=batch_size, world_size=world_size), rng=rng))
     return {**ckpt, 'ranks': ranks, 'world_size': world_size}
 
-# %% ../nbs/13_scaling.ipynb #7c569048
+# %% ../nbs/13_scaling.ipynb #31d0a842
 GPU_BUDGET_SHARE = 0.9    # the default budget on a GPU: this share of its free memory
 CPU_BUDGET_SHARE = 0.5    # and on a CPU: this share of the available RAM
-CPU_EXTRA = 256 * MiB     # resident memory a CPU training process adds after choosing its micro-batch, beyond tensors (measured below)
+CPU_EXTRA = 320 * MiB     # resident memory a CPU training process adds after choosing its micro-batch, beyond tensors (measured below)
 
 def available_memory(device) -> int:
     "Free memory of a CUDA device, or the RAM the operating system reports as available (`MemAvailable`)."
@@ -444,7 +449,7 @@ def process_overhead(device) -> int:
     "What the budget must hold besides the estimated tensors: on a CPU this process now plus `CPU_EXTRA`; on a GPU nothing."
     return _rss() + CPU_EXTRA if torch.device(device).type == 'cpu' else 0
 
-# %% ../nbs/13_scaling.ipynb #b81e6a05
+# %% ../nbs/13_scaling.ipynb #392098b8
 def batch_candidates(total_batch:int, # tokens per optimizer step
                      seq_len:int, world_size:int=1) -> list[int]:
     "The micro-batches B (rows per process) that split `total_batch` into equal micro-steps, largest first."
@@ -469,7 +474,7 @@ def auto_batch_size(config:GPTConfig, seq_len:int, total_batch:int, world_size:i
                       f"tensors), more than the memory budget of {fmt_size(budget)}: raise --memory-budget, or shrink the step's "
                       f"memory with --activation-checkpointing, --parallel fsdp, --precision bf16 or a shorter --seq-len")
 
-# %% ../nbs/13_scaling.ipynb #be05f85e
+# %% ../nbs/13_scaling.ipynb #0361a036
 def confirm_batch_size(candidates:list, # micro-batches largest first, starting with the estimate's choice
                        try_step, # try_step(B) runs one step of B rows; raises torch.cuda.OutOfMemoryError if it does not fit
                        say=print) -> int:
@@ -484,7 +489,7 @@ def confirm_batch_size(candidates:list, # micro-batches largest first, starting 
     raise GPT2NBError(f"--batch-size auto: a real step of {candidates[min(1, len(candidates) - 1)]} rows ran out of memory: "
                       "give a smaller --memory-budget or a --batch-size")
 
-# %% ../nbs/13_scaling.ipynb #20015dcc
+# %% ../nbs/13_scaling.ipynb #e185fc4b
 def _gpu_step(cfg, mc, B, device, world_size):
     "One forward and backward pass of B rows of random tokens on a fresh model, with the optimizer's state allocated beside it."
     import torch.distributed as dist
@@ -530,7 +535,7 @@ def choose_batch_size(cfg, # a resolved TrainConfig with batch_size 'auto'
     else:
         budget = memory_budget(device, cfg.memory_budget)
         choice = auto_batch_size(mc, cfg.seq_len, total, world_size, budget, device, **kw)
-        if torch.device(device).type == 'cuda':
+        if torch.device(device).type == 'cuda' and not cfg.dry_run:  # a plan trains nothing, not even one step
             cands = [b for b in batch_candidates(total, cfg.seq_len, world_size) if b <= choice['batch_size']]
             B = confirm_batch_size(cands, lambda b: _gpu_step(cfg, mc, b, torch.device(device), world_size), say)
             if B != choice['batch_size']:
@@ -545,7 +550,30 @@ def choose_batch_size(cfg, # a resolved TrainConfig with batch_size 'auto'
         f"estimated peak {fmt_size(e['total'])}{budget} (tensors: step {fmt_size(e['step'])}, evaluation {fmt_size(e['eval'])}{proc})")
     return dataclasses.replace(cfg, batch_size=choice['batch_size'], total_batch=total), rec
 
-# %% ../nbs/13_scaling.ipynb #911c0ffe
+# %% ../nbs/13_scaling.ipynb #a480a03f
+_RSS_WRAPPER = r'''
+import atexit, os, runpy, sys
+def report():  # the peak resident memory of this process since it started, read as it exits
+    for line in open('/proc/self/status'):
+        if line.startswith('VmHWM:'): open(os.environ['GPT2NB_PEAK_RSS'], 'w').write(line.split()[1])
+atexit.register(report)
+sys.argv = sys.argv[1:]
+runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)
+'''
+
+def peak_rss_run(module:str, # e.g. 'gpt2_nb.train'
+                 args:list, log, # the module's arguments; the file for its output
+                 env:dict|None=None) -> tuple[int, int]:
+    "Run `python -m module args` (Linux); return its exit code and its peak resident memory in bytes (VmHWM, read as it exits)."
+    with tempfile.TemporaryDirectory() as d:
+        env = {**os.environ, 'PYTHONUNBUFFERED': '1', **(env or {}), 'GPT2NB_PEAK_RSS': str(Path(d)/'peak')}
+        env.pop('IN_TEST', None)
+        with open(log, 'w') as f:
+            r = subprocess.run([sys.executable, '-c', _RSS_WRAPPER, module, *map(str, args)], stdout=f, stderr=subprocess.STDOUT, env=env)
+        peak = Path(d)/'peak'
+        return r.returncode, int(peak.read_text()) * KiB if peak.exists() else 0
+
+# %% ../nbs/13_scaling.ipynb #4e2f34fa
 def preset_table(batch_size:int=8, seq_len:int=1024, precision:str='bf16', worlds=(2, 4, 8)) -> list[dict]:
     "Estimated peak memory per device (GiB) of each GPT-2 preset under DDP, FSDP on `worlds` devices and activation checkpointing."
     rows = []
@@ -559,7 +587,7 @@ def preset_table(batch_size:int=8, seq_len:int=1024, precision:str='bf16', world
         rows.append(row)
     return rows
 
-# %% ../nbs/13_scaling.ipynb #196afbcc
+# %% ../nbs/13_scaling.ipynb #e631633d
 def fit_table(budgets_gib=(24, 80), total_batch:int=2**19, seq_len:int=1024, precision:str='bf16', world_size:int=8) -> list[dict]:
     "The micro-batch `--batch-size auto` would choose per preset, GPU size and way of training ('-': not even one row fits)."
     rows = []
