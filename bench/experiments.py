@@ -31,9 +31,9 @@ SMOKE = dict(precision=dict(preset='tiny', batch_size=1, seq_len=16, warmup=0, r
 
 
 def sample_data() -> Path:
-    "The bundled sample text, tokenized once into a folder in the temporary directory (a no-op when already done)."
+    "The bundled sample text, tokenized into a fresh temporary folder (about a second; a shared folder could hold an older sample)."
     from gpt2_nb.data import prepare
-    out = Path(tempfile.gettempdir())/'gpt2_nb_sample_shards'
+    out = Path(tempfile.mkdtemp())/'shards'
     prepare(out=out)
     return out
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_bench.ipynb #3d2bf6fc
 from __future__ import annotations
-import contextlib, datetime, json, math, os, platform, statistics, sys, time
+import contextlib, datetime, functools, json, math, os, platform, statistics, sys, time
 from pathlib import Path
 
 import torch
@@ -16,10 +16,10 @@ from .model import GPT, GPTConfig, configure_optimizers
 from .precision import set_precision
 
 # %% auto #0
-__all__ = ['MiB', 'device_info', 'stamp', 'synchronize', 'time_fn', 'peak_memory', 'peak_rss', 'tensor_error', 'logits_and_grads',
-           'precision_error', 'table', 'short_train', 'available_precisions', 'random_batch', 'precision_sweep',
-           'attention_sweep', 'accumulate', 'accumulated_grads', 'accumulation_sweep', 'full_sizes', 'sized_config',
-           'results_dir', 'load_gpu_results', 'gpu_report']
+__all__ = ['MiB', 'device_info', 'stamp', 'synchronize', 'time_fn', 'time_interleaved', 'peak_memory', 'peak_rss', 'tensor_error',
+           'logits_and_grads', 'precision_error', 'MarkdownText', 'table', 'short_train', 'available_precisions',
+           'random_batch', 'precision_sweep', 'attention_sweep', 'accumulate', 'accumulated_grads',
+           'accumulation_sweep', 'full_sizes', 'sized_config', 'results_dir', 'load_gpu_results', 'gpu_report']
 
 # %% ../nbs/09_bench.ipynb #d752f49c
 def _cpu_name() -> str:
@@ -51,7 +51,7 @@ def synchronize(device='cpu'):
     elif device.type == 'mps': torch.mps.synchronize()
 
 def time_fn(fn,           # the function to time, called with no arguments
-            device='cpu', # the device `fn` runs on (to synchronize)
+            device='cpu', # the device fn runs on (to synchronize)
             warmup:int=2, # untimed calls first: allocation, kernel choice, caches
             repeats:int=5, # timed calls; we report their median
            ) -> dict:
@@ -65,6 +65,22 @@ def time_fn(fn,           # the function to time, called with no arguments
         synchronize(device)  # on a GPU: wait for the kernels, not just their launch
         times.append((time.perf_counter() - t0)*1e3)
     return dict(median_ms=statistics.median(times), min_ms=min(times), max_ms=max(times), times_ms=times)
+
+# %% ../nbs/09_bench.ipynb #a8bd7ff3
+def time_interleaved(fns:dict, # name -> function of no arguments
+                     device='cpu', warmup:int=1, # untimed rounds first
+                     repeats:int=5, # timed rounds, each calling every function once
+                    ) -> dict:
+    "`time_fn`'s statistics for several functions timed in turns, so that load on the machine hits them alike."
+    for _ in range(warmup):
+        for fn in fns.values(): fn()
+    synchronize(device)
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t0 = time.perf_counter(); fn(); synchronize(device)
+            times[k].append((time.perf_counter() - t0)*1e3)
+    return {k: dict(median_ms=statistics.median(t), min_ms=min(t), max_ms=max(t), times_ms=t) for k, t in times.items()}
 
 # %% ../nbs/09_bench.ipynb #7fb39390
 @contextlib.contextmanager
@@ -94,7 +110,7 @@ def _cpu_peak_allocated(fn) -> int:
     return peak
 
 def peak_memory(fn,           # the function to measure, called once with no arguments
-                device='cpu', # the device `fn` allocates on
+                device='cpu', # the device fn allocates on
                ) -> int|None:
     "Peak bytes of tensor memory allocated on `device` while `fn()` runs, above what was allocated when it started."
     device = torch.device(device)
@@ -139,7 +155,7 @@ def tensor_error(ref:torch.Tensor, # the reference (e.g. computed in float32)
     return dict(max_abs=d.abs().max().item(), rel=(d.norm() / ref[keep].norm().clamp_min(1e-300)).item())
 
 # %% ../nbs/09_bench.ipynb #167f1bfb
-def logits_and_grads(model,  # a module whose forward is `model(idx, targets) -> (logits, loss)`
+def logits_and_grads(model,  # a module whose forward is model(idx, targets) -> (logits, loss)
                      x, y,   # a batch of inputs and targets on the model's device
                      ctx=contextlib.nullcontext, # a context factory to run the forward pass in
                     ):
@@ -152,7 +168,7 @@ def logits_and_grads(model,  # a module whose forward is `model(idx, targets) ->
     return logits.detach().float(), grads, loss.item()
 
 def precision_error(model, x, y, # the model (float32 weights) and a batch on its device
-                    precision:str, # 'fp32', 'tf32' or 'bf16' (see `gpt2_nb.precision.set_precision`)
+                    precision:str, # 'fp32', 'tf32' or 'bf16' (see gpt2_nb.precision.set_precision)
                     device='cpu'):
     "Errors of logits and gradients computed in `precision` against float32, on the same weights and batch."
     ref_logits, ref_grads, ref_loss = logits_and_grads(model, x, y, set_precision('fp32', device))
@@ -171,23 +187,28 @@ def _fmt(v) -> str:
         return f"{v:.3g}"                     # 1.53, 0.0184, 2.26e-07
     return str(v)
 
+class MarkdownText(str):
+    "Text that a notebook (and the docs) render as markdown, e.g. a table; `print` shows it as it is."
+    def _repr_markdown_(self): return str(self)
+    def __repr__(self): return str(self)
+
 def table(rows:list, # a list of dicts with the same keys
           cols:list|None=None, # the keys to show, in order (default: all keys of the first row)
-         ) -> str:
+         ) -> MarkdownText:
     "A markdown table of `rows`, floats to 3 significant digits."
-    if not rows: return '(no rows)'
+    if not rows: return MarkdownText('(no rows)')
     cols = cols or list(rows[0])
     lines = ['| ' + ' | '.join(cols) + ' |', '|' + '---|'*len(cols)]
     lines += ['| ' + ' | '.join(_fmt(r.get(c, '')) for c in cols) + ' |' for r in rows]
-    return '\n'.join(lines)
+    return MarkdownText('\n'.join(lines))
 
 # %% ../nbs/09_bench.ipynb #2f8295ef
 def _adamw(model, device, lr=1e-4):
     "The training loop's optimizer: AdamW, decay on matrices only, fused kernels where available."
     return configure_optimizers(model, weight_decay=0.1, lr=lr, device_type=torch.device(device).type)
 
-def short_train(config,          # a `GPTConfig`
-                data,            # a folder written by `gpt2nb_prepare`
+def short_train(config,          # a GPTConfig
+                data,            # a folder written by gpt2nb_prepare
                 precision='fp32', # 'fp32', 'tf32' or 'bf16'
                 steps:int=50,    # optimizer steps
                 batch_size:int=8, seq_len:int=128, # B and T of each step
@@ -229,55 +250,58 @@ def random_batch(config, batch_size:int, seq_len:int, device='cpu', seed:int=0):
     xy = torch.randint(0, config.vocab_size, (2, batch_size, seq_len), generator=g)
     return xy[0].to(device), xy[1].to(device)  # (B, T) each
 
-def precision_sweep(config,          # a `GPTConfig`
-                    precisions=None, # default: `available_precisions(device)`
+def precision_sweep(config,          # a GPTConfig
+                    precisions=None, # default: available_precisions(device)
                     batch_size:int=8, seq_len:int=256, device='cpu',
-                    warmup:int=1, repeats:int=3, seed:int=0) -> list:
-    "Per precision: a training step's time, tokens/s and peak memory, and the error of logits and gradients against fp32."
-    rows = []
+                    warmup:int=1, repeats:int=5, seed:int=0) -> list:
+    "Per precision: a training step's time (median, min, max of interleaved steps), tokens/s, peak memory, and the error of logits and gradients against fp32."
+    steps, errs = {}, {}
+    x, y = random_batch(config, batch_size, seq_len, device, seed)
     for p in precisions or available_precisions(device):
         seed_everything(seed)
         model = GPT(config).to(device)  # the same initial weights for every precision
-        x, y = random_batch(config, batch_size, seq_len, device, seed)
-        err = precision_error(model, x, y, p, device)
-        opt, ctx = _adamw(model, device), set_precision(p, device)
-        def step():
+        errs[p] = precision_error(model, x, y, p, device)
+        def step(p=p, model=model, opt=_adamw(model, device)):
+            ctx = set_precision(p, device)  # the matmul precision is global: set it before each step
             with ctx(): _, loss = model(x, y)
             loss.backward()
             opt.step(); opt.zero_grad(set_to_none=True)
-        try:
-            t = time_fn(step, device, warmup, repeats)  # the warmup also creates the optimizer state
-            mem = peak_memory(step, device)
-        finally: set_precision('fp32', device)
-        rows.append(dict(precision=p, ms_per_step=t['median_ms'], tokens_per_sec=batch_size*seq_len/(t['median_ms']/1e3),
-                         peak_mib=mem/MiB if mem is not None else float('nan'),
-                         logits_rel_err=err['logits_rel'], grads_rel_err=err['grads_rel']))
-        del model, opt
-    return rows
+        steps[p] = step
+    try:
+        ts = time_interleaved(steps, device, warmup, repeats)  # the warmup also creates the optimizer states
+        mems = {p: peak_memory(step, device) for p, step in steps.items()}
+    finally: set_precision('fp32', device)
+    return [dict(precision=p, ms_per_step=ts[p]['median_ms'], ms_min=ts[p]['min_ms'], ms_max=ts[p]['max_ms'],
+                 tokens_per_sec=batch_size*seq_len/(ts[p]['median_ms']/1e3),
+                 peak_mib=mems[p]/MiB if mems[p] is not None else float('nan'),
+                 logits_rel_err=errs[p]['logits_rel'], grads_rel_err=errs[p]['grads_rel']) for p in steps]
+
 
 # %% ../nbs/09_bench.ipynb #e67a90e9
 def attention_sweep(seq_lens=(128, 256, 512, 1024, 2048), # the sequence lengths T to measure
                     impls=('naive', 'flash'), batch_size:int=1, n_head:int=12, head_size:int=64,
-                    device='cpu', dtype=torch.float32, warmup:int=1, repeats:int=3, seed:int=0) -> list:
-    "Time and peak memory of naive and flash causal attention against T, forward (inference) and forward+backward."
+                    device='cpu', dtype=torch.float32, warmup:int=1, repeats:int=5, seed:int=0) -> list:
+    "Time (median, min, max of interleaved calls) and peak memory of naive and flash causal attention against T, forward and forward+backward."
     fns = dict(naive=naive_attention, flash=flash_attention)
     rows = []
     for T in seq_lens:
         g = torch.Generator().manual_seed(seed)
         q, k, v, dy = (torch.randn(batch_size, n_head, T, head_size, generator=g).to(device, dtype) for _ in range(4))  # (B, nh, T, hs)
+        cases = {}
         for impl in impls:
-            attn = fns[impl]
-            def forward():
+            def forward(attn=fns[impl]):
                 with torch.no_grad(): attn(q, k, v)
-            leaves = [t.clone().requires_grad_() for t in (q, k, v)]
-            def forward_backward():
+            def forward_backward(attn=fns[impl], leaves=[t.clone().requires_grad_() for t in (q, k, v)]):
                 attn(*leaves).backward(dy)
                 for t in leaves: t.grad = None
-            for mode, fn in (('forward', forward), ('forward+backward', forward_backward)):
-                t = time_fn(fn, device, warmup, repeats)
-                mem = peak_memory(fn, device)
-                rows.append(dict(T=T, impl=impl, mode=mode, ms=t['median_ms'], peak_mib=mem/MiB if mem is not None else float('nan')))
+            cases[(impl, 'forward')], cases[(impl, 'forward+backward')] = forward, forward_backward
+        ts = time_interleaved(cases, device, warmup, repeats)
+        for (impl, mode), fn in cases.items():
+            mem = peak_memory(fn, device)
+            rows.append(dict(T=T, impl=impl, mode=mode, ms=ts[(impl, mode)]['median_ms'], ms_min=ts[(impl, mode)]['min_ms'],
+                             ms_max=ts[(impl, mode)]['max_ms'], peak_mib=mem/MiB if mem is not None else float('nan')))
     return rows
+
 
 # %% ../nbs/09_bench.ipynb #d24c1305
 def accumulate(model, x, y, # the model and the whole batch (B, T)
@@ -304,11 +328,11 @@ def accumulated_grads(model, x, y, micro_batch:int, ctx=contextlib.nullcontext) 
     model.zero_grad(set_to_none=True)
     return grads
 
-def accumulation_sweep(config,            # a `GPTConfig`
+def accumulation_sweep(config,            # a GPTConfig
                        total_batch:int=16, # rows per optimizer step, fixed
                        micro_batches=(1, 2, 4, 8, 16), # rows per forward/backward
-                       seq_len:int=128, device='cpu', warmup:int=1, repeats:int=3, seed:int=0) -> list:
-    "Per micro-batch size at a fixed total batch: gradient error against one full batch, step time, tokens/s, peak memory."
+                       seq_len:int=128, device='cpu', warmup:int=1, repeats:int=5, seed:int=0) -> list:
+    "Per micro-batch size at a fixed total batch: gradient error against one full batch, step time (median, min, max of interleaved steps), tokens/s, peak memory."
     seed_everything(seed)
     model = GPT(config).to(device)
     x, y = random_batch(config, total_batch, seq_len, device, seed)
@@ -316,18 +340,19 @@ def accumulation_sweep(config,            # a `GPTConfig`
     # all gradients on the initial weights, before the timed optimizer steps change them
     errs = {mb: tensor_error(ref, accumulated_grads(model, x, y, mb)) for mb in micro_batches}
     opt = _adamw(model, device)
+    def step(mb):
+        accumulate(model, x, y, mb)
+        opt.step(); opt.zero_grad(set_to_none=True)
+    steps = {mb: functools.partial(step, mb) for mb in micro_batches}
+    ts = time_interleaved(steps, device, warmup, repeats)
     rows = []
-    for mb in micro_batches:
-        err = errs[mb]
-        def step():
-            accumulate(model, x, y, mb)
-            opt.step(); opt.zero_grad(set_to_none=True)
-        t = time_fn(step, device, warmup, repeats)
-        mem = peak_memory(step, device)
-        rows.append(dict(micro_batch=mb, accum_steps=total_batch//mb, ms_per_step=t['median_ms'],
+    for mb, fn in steps.items():
+        mem, t = peak_memory(fn, device), ts[mb]
+        rows.append(dict(micro_batch=mb, accum_steps=total_batch//mb, ms_per_step=t['median_ms'], ms_min=t['min_ms'], ms_max=t['max_ms'],
                          tokens_per_sec=total_batch*seq_len/(t['median_ms']/1e3), peak_mib=mem/MiB if mem is not None else float('nan'),
-                         grads_rel_err=err['rel'], grads_max_abs=err['max_abs']))
+                         grads_rel_err=errs[mb]['rel'], grads_max_abs=errs[mb]['max_abs']))
     return rows
+
 
 # %% ../nbs/09_bench.ipynb #c1adb02d
 def full_sizes(device='cpu') -> dict:
@@ -352,7 +377,7 @@ def results_dir() -> Path:
     import gpt2_nb
     return Path(gpt2_nb.__file__).resolve().parent.parent/'bench'/'results'
 
-def load_gpu_results(path=None, # a folder of result JSON files (default: `results_dir()`)
+def load_gpu_results(path=None, # a folder of result JSON files (default: results_dir())
                     ) -> list|None:
     "Every JSON file in `bench/results/`, parsed and sorted by date; None when there are none."
     d = Path(path) if path is not None else results_dir()
@@ -386,15 +411,15 @@ _GPU_COLS = dict(precision=['precision', 'compile', 'tokens_per_sec', 'ms_per_st
                  accumulation=['run', 'step', 'loss', 'grad_norm', 'tokens_per_sec', 'dt_ms', 'mfu'])
 
 def gpu_report(kind:str, # the experiment: 'precision', 'attention' or 'accumulation'
-               results=None, # parsed result files (default: `load_gpu_results()`)
-              ) -> str:
+               results=None, # parsed result files (default: load_gpu_results())
+              ) -> MarkdownText:
     "The recorded GPU results for one experiment, each table under its device and date, or a line saying there are none."
     results = load_gpu_results() if results is None else results
-    if not results: return _NO_GPU
+    if not results: return MarkdownText(_NO_GPU)
     out = []
     for r in results:
         head = f"{r.get('device', '?')} | torch {r.get('torch', '?')} | {r.get('date', '?')} | {r['file']}"
         if isinstance(r.get(kind), list): rows, cols = r[kind], None  # written by bench/experiments.py
         else: rows, cols = _gpu_bench_rows(r, kind), _GPU_COLS.get(kind)
-        out.append(head + '\n' + (table(rows, cols) if rows else '(nothing recorded for this experiment)'))
-    return '\n\n'.join(out)
+        out.append(head + '\n\n' + (table(rows, cols) if rows else '(nothing recorded for this experiment)'))
+    return MarkdownText('\n\n'.join(out))

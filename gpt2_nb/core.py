@@ -11,14 +11,14 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['GPT2NBError', 'run_cli', 'HelpFormatter', 'ArgumentParser', 'atomic_write', 'sha256_file', 'ensure_dir',
-           'seed_everything', 'in_test']
+           'seed_everything', 'in_test', 'add_method']
 
 # %% ../nbs/99_core.ipynb #6e2bcc1f
 class GPT2NBError(Exception):
     "A mistake the user can fix (bad path, bad flag, bad file): CLIs print it on one line and exit with code 2."
 
 # %% ../nbs/99_core.ipynb #a3707343
-def run_cli(main, # function that does the work; may raise `GPT2NBError`
+def run_cli(main, # function that does the work; may raise GPT2NBError
             *args, **kwargs):
     "Call `main`; on `GPT2NBError` print one line to stderr and exit 2, on Ctrl-C exit 130."
     try: return main(*args, **kwargs)
@@ -93,3 +93,15 @@ def seed_everything(seed:int):
 def in_test() -> bool:
     "True under `nbdev_test` (which sets `IN_TEST`), so notebooks can run small sizes there."
     return bool(os.environ.get('IN_TEST'))
+
+# %% ../nbs/99_core.ipynb #8c2e47b0
+def add_method(cls, f, # the function, e.g. _generate(self, ...)
+               kind=None, # classmethod or staticmethod, or None for a plain method
+               name=None): # the method's name (default: the function's name without its leading underscores)
+    "Attach `f` to class `cls` as a method under its public name, which `f` takes too, so `help()` and the docs say `cls.name`."
+    name = name or f.__name__.lstrip('_')
+    g = f
+    while g is not None:  # a decorated function (e.g. by torch.no_grad) and the functions it wraps
+        g.__name__, g.__qualname__ = name, f"{cls.__name__}.{name}"
+        g = getattr(g, '__wrapped__', None)
+    setattr(cls, name, kind(f) if kind else f)

@@ -103,7 +103,7 @@ def _txt_doc(path) -> str:
     try: return Path(path).read_text(encoding='utf-8')
     except UnicodeDecodeError: raise GPT2NBError(f"'{path}' is not UTF-8 text: convert it to UTF-8") from None
 
-def read_texts(piece, # an Arrow string array, `('jsonl', path, first line, bytes)` or `('txt', path)`
+def read_texts(piece, # an Arrow string array, ('jsonl', path, first line, bytes) or ('txt', path)
                text_column='text') -> list[str]:
     "The documents of one piece, as Python strings."
     if not isinstance(piece, tuple): return piece.to_pylist()
@@ -118,7 +118,7 @@ def piece_bytes(piece) -> int:
 # %% ../nbs/02_data.ipynb #835d5d30
 def hub_dataset(name, # a dataset on the Hugging Face Hub, e.g. HuggingFaceTB/cosmopedia-100k
                 text_column='text',
-                streaming:bool=False, # True: an `IterableDataset` read as it downloads, nothing stored on disk
+                streaming:bool=False, # True: an IterableDataset, read as it downloads, nothing stored on disk
                 **kwargs):
     "Load the train split of a Hub dataset (cached by `datasets`, or streamed), checking it has `text_column`."
     import datasets
@@ -142,7 +142,7 @@ class Source:
     "A text source: the bundled sample (None), a Hub dataset name, or local files; yields pieces or documents in a fixed order."
     def __init__(self, source=None, # None: the bundled sample; a Hub dataset name; a local file or folder
                  text_column='text',
-                 streaming:bool=False): # read the source as a `datasets` stream (for Hub datasets larger than the disk)
+                 streaming:bool=False): # read the source as a datasets stream (for Hub datasets larger than the disk)
         self.text_column, self.ds, self.files, self.streaming = text_column, None, None, streaming
         if source is None:
             if not SAMPLE_PATH.exists(): raise GPT2NBError(f"the bundled sample '{SAMPLE_PATH}' is missing (it ships with a clone of the repository): pass --source")
@@ -208,7 +208,7 @@ def encode_documents(texts:list[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.fromiter(ids, np.uint16, len(ids)), lens
 
 # %% ../nbs/02_data.ipynb #684544d4
-def tokenize_chunk(chunk:list, # pieces from `Source.pieces`
+def tokenize_chunk(chunk:list, # pieces from Source.pieces
                    text_column='text') -> tuple[np.ndarray, np.ndarray]:
     "Read and encode the documents of a chunk of pieces: (uint16 tokens, int64 length of each document)."
     return encode_documents([t for p in chunk for t in read_texts(p, text_column)])
@@ -225,7 +225,7 @@ def chunk_pieces(pieces, # an iterable of pieces
     if chunk: yield chunk, True
 
 # %% ../nbs/02_data.ipynb #cf64ef94
-def ordered_map(fn, # a top-level function (picklable under `spawn`)
+def ordered_map(fn, # a top-level function (picklable under spawn)
                 items, # an iterable, consumed lazily
                 workers=1, # processes; 1 maps in this process
                 inflight=None, # most items pending at once (default 2 per worker)

@@ -58,7 +58,7 @@ def read_manifest(data_dir) -> dict:
     return man
 
 # %% ../nbs/03_loader.ipynb #524a6373
-def open_shard(path, # a `.npy` shard
+def open_shard(path, # a .npy shard
                tokens:int, # token count the manifest gives for it
               ) -> np.memmap:
     "Memory-map a uint16 shard after checking its header and file size against the manifest (no data is read)."
@@ -86,7 +86,7 @@ _FLAGS = dict(batch_size='--batch-size', seq_len='--seq-len', world_size='the sa
 
 class TokenLoader:
     "(x, y) int64 batches of shape (B, T) from a split's memory-mapped shards: shuffled per epoch, dealt to ranks, resumable."
-    def __init__(self, data_dir, # a folder written by `gpt2nb_prepare` (with `manifest.json`)
+    def __init__(self, data_dir, # a folder written by gpt2nb_prepare (with manifest.json)
                  split='train',  # which shards to read: 'train' or 'val'
                  batch_size=8,   # B: rows per batch on each rank
                  seq_len=1024,   # T: tokens per row

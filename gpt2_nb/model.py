@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from .attention import ATTENTIONS, CausalSelfAttention
-from .core import GPT2NBError, atomic_write
+from .core import GPT2NBError, add_method, atomic_write
 
 # %% auto #0
 __all__ = ['PRESETS', 'GPTConfigError', 'GPTConfig', 'MLP', 'Block', 'GPT', 'config_from_hf', 'configure_optimizers', 'PEAK_FLOPS', 'linear_cross_entropy', 'flops_per_token', 'peak_flops', 'mfu']
@@ -153,7 +153,7 @@ class GPT(nn.Module):
 # %% ../nbs/05_model.ipynb #a950d6c3
 _CONV1D = ('attn.c_attn.weight', 'attn.c_proj.weight', 'mlp.c_fc.weight', 'mlp.c_proj.weight')  # stored (in, out) by HF
 
-def config_from_hf(hf:dict, # a Hugging Face GPT-2 config as a dict (`config.json`, or `config.to_dict()`)
+def config_from_hf(hf:dict, # a Hugging Face GPT-2 config as a dict (config.json, or config.to_dict())
                    **overrides): # GPTConfig fields to set, e.g. attention='naive'
     "The `GPTConfig` of a Hugging Face GPT-2 config, checking it is the architecture implemented here."
     C = hf['n_embd']
@@ -193,7 +193,7 @@ def _hf_source(model_or_path):
     except OSError as e: raise GPT2NBError(f"cannot load {str(model_or_path)!r} from the Hugging Face Hub ({str(e).splitlines()[0]}): check the name and the connection, or pass a local folder") from None
     return hf.config.to_dict(), hf.state_dict()
 
-def _from_hf(cls, model_or_path, # a `GPT2LMHeadModel`, a folder with config.json + model.safetensors, or a Hub name
+def _from_hf(cls, model_or_path, # a GPT2LMHeadModel, a folder with config.json + model.safetensors, or a Hub name
              **overrides): # GPTConfig fields to set, e.g. attention='naive' or vocab_multiple=64
     "Build a `GPT` with the weights of a Hugging Face GPT-2."
     hf_config, hf_sd = _hf_source(model_or_path)
@@ -215,7 +215,7 @@ def _from_hf(cls, model_or_path, # a `GPT2LMHeadModel`, a folder with config.jso
     if missing: raise GPT2NBError(f"the Hugging Face checkpoint lacks {len(missing)} weights, e.g. {missing[0]!r}")
     return model
 
-GPT.from_hf = classmethod(_from_hf)
+add_method(GPT, _from_hf, classmethod)
 
 # %% ../nbs/05_model.ipynb #07f9b20f
 def _to_hf(self):
@@ -238,7 +238,7 @@ def _to_hf(self):
             if k.endswith('.bias'): hf_sd[k].zero_()  # bias=False: a zero bias is no bias
     return hf.to(self.lm_head.weight.device).train(self.training)
 
-GPT.to_hf = _to_hf
+add_method(GPT, _to_hf)
 
 # %% ../nbs/05_model.ipynb #7c54f295
 def _save_safetensors(self, path): # file to write (e.g. 'model.safetensors')
@@ -249,7 +249,7 @@ def _save_safetensors(self, path): # file to write (e.g. 'model.safetensors')
     with atomic_write(path) as f: f.write(data)
     return Path(path)
 
-def _load_safetensors(cls, path, # a file written by `save_safetensors`
+def _load_safetensors(cls, path, # a file written by save_safetensors
                       device='cpu', # where to put the weights
                       **overrides): # GPTConfig fields to change, e.g. attention='naive' or dropout=0.1
     "A `GPT` rebuilt from a file written by `save_safetensors`."
@@ -267,8 +267,8 @@ def _load_safetensors(cls, path, # a file written by `save_safetensors`
         raise GPT2NBError(f"'{path}' does not fit its config: missing {missing[:2]}, unexpected {unexpected[:2]}")
     return model
 
-GPT.save_safetensors = _save_safetensors
-GPT.load_safetensors = classmethod(_load_safetensors)
+add_method(GPT, _save_safetensors)
+add_method(GPT, _load_safetensors, classmethod)
 
 # %% ../nbs/05_model.ipynb #52ce3daf
 @torch.no_grad()
@@ -302,7 +302,7 @@ def _generate(self, idx, # (B, T) prompt token ids
     self.train(was_training)
     return idx
 
-GPT.generate = _generate
+add_method(GPT, _generate)
 
 # %% ../nbs/05_model.ipynb #1d388851
 def _torch_version(): return tuple(int(v) for v in torch.__version__.split('+')[0].split('.')[:2])

@@ -45,9 +45,9 @@ def param_counts(config:GPTConfig) -> dict:
     total, block = m.num_params(), sum(p.numel() for p in m.transformer.h[0].parameters())
     return dict(total=total, block=block, root=total - config.n_layer * block)
 
-# %% ../nbs/13_scaling.ipynb #f1699270
-def saved_tensor_bytes(fn, # runs a forward pass, e.g. `lambda: model(x, y)`
-                       exclude=(), # tensors not to count (e.g. `model.parameters()`)
+# %% ../nbs/13_scaling.ipynb #76bed2b2
+def saved_tensor_bytes(fn, # runs a forward pass, e.g. lambda: model(x, y)
+                       exclude=(), # tensors not to count (e.g. model.parameters())
                       ) -> int:
     "Bytes of the distinct storages autograd saves for the backward pass while `fn()` runs, leaving out `exclude`."
     seen, skip = {}, {t.untyped_storage().data_ptr() for t in exclude}

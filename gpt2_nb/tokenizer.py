@@ -24,11 +24,11 @@ EOT_TEXT = '<|endoftext|>'
 N_VOCAB = 50257  # 256 bytes + 50,000 merges + EOT
 
 # %% ../nbs/01_tokenizer.ipynb #a3866dfc
-def load_ranks(path=RANKS_PATH, # a `.tiktoken` file: one `base64(token bytes) rank` per line
+def load_ranks(path=None, # a .tiktoken file; default: the one shipped (RANKS_PATH)
                sha256=RANKS_SHA256, # the file's expected hex sha256
               ) -> dict[bytes, int]:
     "Read a sha256-checked ranks file into `{token bytes: rank}`."
-    path = Path(path)
+    path = Path(RANKS_PATH if path is None else path)
     try: data = path.read_bytes()
     except FileNotFoundError: raise GPT2NBError(f"tokenizer file '{path}' is missing: reinstall gpt2_nb (pip install -e . in a clone) to restore it") from None
     digest = hashlib.sha256(data).hexdigest()

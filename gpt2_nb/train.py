@@ -24,8 +24,9 @@ __all__ = ['RECIPES', 'DEFAULTS', 'TOKENS_PER_PARAM', 'MAX_EPOCHS', 'CKPT_VERSIO
            'resolve_config', 'model_config', 'lr_at', 'grad_accum_steps', 'plan_run', 'forward_backward',
            'NonFiniteLoss', 'clip_and_check', 'fault_point', 'train_step', 'evaluate', 'sample_text', 'rng_state',
            'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'read_log', 'append_log', 'write_log', 'plot_losses',
-           'write_samples', 'init_distributed', 'gather_ranks', 'any_rank', 'stop_requests', 'dry_run_report', 'train',
-           'train_parser', 'train_cli', 'load_model', 'sample_parser', 'sample_cli']
+           'write_samples', 'init_distributed', 'gather_ranks', 'any_rank', 'stop_requests', 'device_memory',
+           'step_memory', 'check_fits', 'dry_run_report', 'train', 'train_parser', 'train_cli', 'load_model',
+           'sample_parser', 'sample_cli']
 
 # %% ../nbs/08_train.ipynb #61bf224e
 @dataclass
@@ -71,7 +72,7 @@ class TrainConfig:
 _GPT2_RECIPE = dict(total_batch=2**19, batch_size=16, seq_len=1024, lr=6e-4, warmup_frac=715 / 19073, min_lr_ratio=0.1,
                     weight_decay=0.1, grad_clip=1.0, eval_every=25, eval_batches=20, ckpt_every=50, log_every=1, sample_tokens=64)
 RECIPES = {  # the training settings that go with each model size (the shapes are gpt2_nb.model.PRESETS)
-    'tiny':        dict(batch_size=4, seq_len=128, max_steps=400, lr=2e-3, warmup_steps=30),  # the main job: minutes on a CPU
+    'tiny':        dict(batch_size=8, seq_len=128, max_steps=500, lr=3e-3, warmup_steps=40),  # the main job: minutes on a CPU
     'gpt2':        _GPT2_RECIPE,                                      # 124M: GPT-3 table 2.1, 125M row
     'gpt2-medium': {**_GPT2_RECIPE, 'lr': 3e-4},                      # 355M: 350M row
     'gpt2-large':  {**_GPT2_RECIPE, 'lr': 2.5e-4, 'batch_size': 8},   # 774M: 760M row
@@ -172,13 +173,13 @@ def plan_run(cfg:TrainConfig, # resolved by resolve_config
 
 # %% ../nbs/08_train.ipynb #8c3e4563
 def forward_backward(model, # the model to train (possibly compiled and/or wrapped in DDP)
-                     loader, # anything with `next_batch() -> (x, y)`
+                     loader, # anything with next_batch() -> (x, y)
                      accum:int, # micro-steps in this optimizer step
-                     autocast, # context factory from `set_precision`
+                     autocast, # context factory from set_precision
                      device, # where the model lives
-                     ddp:bool=False, # is `model` a `DistributedDataParallel`?
+                     ddp:bool=False, # is model a DistributedDataParallel?
                      chunked_loss:bool|None=None, # the model's chunked output layer + loss (default: on the CPU)
-                     fsdp:bool=False): # is `model` sharded by FSDP (the scaling lesson)?
+                     fsdp:bool=False): # is model sharded by FSDP (the scaling lesson)?
     "Accumulate the gradient of one optimizer step over `accum` micro-batches; return the mean loss (a 0-d tensor)."
     # On a CPU the chunked loss (no (B, T, V) logits stored) makes a step ~20% cheaper; on a GPU the plain
     # loss compiles into fused kernels, so it stays there.
@@ -258,11 +259,15 @@ def sample_text(model, # the model to sample from (uncompiled, not DDP-wrapped)
                 enc, # the tiktoken encoding
                 prompt:str='', # text to continue ('' starts a new document)
                 max_new_tokens:int=48, seed:int=0, temperature:float=1.0, top_k:int|None=50, device='cpu') -> str:
-    "Continue `prompt` with `max_new_tokens` sampled tokens, from a generator seeded with `seed` only."
-    ids = [EOT] + enc.encode_ordinary(prompt)
+    "Continue `prompt` with `max_new_tokens` sampled tokens, seeded with `seed` only; a document the model ends is followed by a blank line."
+    ids = enc.encode_ordinary('\n') + [EOT] + enc.encode_ordinary(prompt)  # a new document, after the end of another
     g = torch.Generator(device=device).manual_seed(seed)
     out = model.generate(torch.tensor([ids], device=device), max_new_tokens, temperature=temperature, top_k=top_k, generator=g)
-    return prompt + decode_tokens(out[0, len(ids):].tolist(), enc)  # no � for a character cut off at the end
+    new, docs = out[0, len(ids):].tolist(), [[]]
+    for t in new:
+        if t == EOT: docs.append([])  # the model ended the document and started another
+        else: docs[-1].append(t)
+    return prompt + '\n\n'.join(decode_tokens(d, enc) for d in docs)  # no � for a character cut off at the end
 
 # %% ../nbs/08_train.ipynb #49ebfcd0
 def rng_state(device=None) -> dict:
@@ -286,7 +291,7 @@ def set_rng_state(s:dict):
 CKPT_VERSION = 1
 
 def save_checkpoint(path, # where to write (atomically)
-                    model, # the bare `GPT` (not compiled, not DDP-wrapped)
+                    model, # the bare GPT (not compiled, not DDP-wrapped)
                     optimizer, step:int, cfg:TrainConfig,
                     ranks:list, # per process: {'loader': loader state, 'rng': rng_state()}
                     world_size:int=1):
@@ -508,10 +513,37 @@ def _progress(rec:dict, max_steps:int, left_s:float) -> str:
 PLAN_MFU = 0.4  # the MFU assumed for the time estimates of a plan
 PLAN_GPUS = ('A100', 'H100')  # keys of PEAK_FLOPS whose bf16 peak the plan's time estimates use
 
+def device_memory(device) -> int|None:
+    "Bytes a training step may use on `device`: a GPU's total memory, or the memory the OS has available on a CPU."
+    device = torch.device(device)
+    if device.type == 'cuda': return torch.cuda.get_device_properties(device).total_memory
+    if device.type == 'cpu' and os.path.exists('/proc/meminfo'):
+        for line in open('/proc/meminfo'):
+            if line.startswith('MemAvailable:'): return int(line.split()[1]) * 1024
+    return None  # unknown (mps, or a CPU without /proc): not checked
+
+def step_memory(cfg:TrainConfig, mc:GPTConfig, device, world_size:int=1, accum:int=1) -> int:
+    "The estimated peak bytes per device of a training step of this run (`gpt2_nb.scaling.estimate_memory`)."
+    from gpt2_nb.scaling import estimate_memory  # the scaling lesson builds the memory model
+    return estimate_memory(mc, cfg.batch_size, cfg.seq_len, precision=cfg.precision, world_size=world_size,
+                           chunked_loss=torch.device(device).type == 'cpu', attention=cfg.attention, grad_accum=accum)['total']
+
+def check_fits(cfg:TrainConfig, mc:GPTConfig, device, world_size:int=1, accum:int=1) -> tuple[int, int|None]:
+    "(estimated bytes per device, the device's bytes); a `GPT2NBError` naming a micro-batch that fits if it does not."
+    need, have = step_memory(cfg, mc, device, world_size, accum), device_memory(device)
+    if have is None or need <= have: return need, have
+    rows = cfg.total_batch // (cfg.seq_len * world_size) if cfg.total_batch else cfg.batch_size  # rows per process per step
+    fits = [b for b in range(cfg.batch_size - 1, 0, -1) if rows % b == 0 and
+            step_memory(dataclasses.replace(cfg, batch_size=b), mc, device, world_size, rows // b) <= have]
+    fix = f"use --batch-size {fits[0]}" if fits else "use a smaller model, a shorter --seq-len or a device with more memory"
+    raise GPT2NBError(f"the plan needs about {need / 2**30:.1f} GiB per device (estimated), more than the {have / 2**30:.1f} GiB "
+                      f"{'this GPU has' if torch.device(device).type == 'cuda' else 'available here'}: {fix}")
+
 def dry_run_report(cfg:TrainConfig, # resolved, with the plan's max_steps and warmup_steps
                    sources:dict, # each setting's source, from resolve_config
                    plan:dict, # from plan_run
-                   mc:GPTConfig, n_params:int, world_size:int=1) -> list[tuple[str, str]]:
+                   mc:GPTConfig, n_params:int, world_size:int=1,
+                   memory:tuple|None=None) -> list[tuple[str, str]]: # (estimated bytes per device, the device's bytes)
     "The plan as (key, value) lines; a setting's value says where it came from (flag, preset, default, derived)."
     def v(k, val=None): return f"{getattr(cfg, k) if val is None else val} ({sources.get(k, 'derived')})"
     flops = plan['tokens'] * flops_per_token(mc, cfg.seq_len)
@@ -524,7 +556,9 @@ def dry_run_report(cfg:TrainConfig, # resolved, with the plan's max_steps and wa
              ('total_batch', f"{plan['total_batch']} ({sources['total_batch']})"), ('micro_batch', v('batch_size')),
              ('world_size', world_size), ('accum_steps', plan['accum_steps']), ('tokens', f"{plan['tokens']:,}"),
              ('tokens_per_param', f"{plan['tokens'] / n_params:.1f}"), ('weight_decay', v('weight_decay')),
-             ('grad_clip', v('grad_clip')), ('precision', v('precision')), ('flops', f"{flops:.3e}"),
+             ('grad_clip', v('grad_clip')), ('precision', v('precision')),
+             ('memory_per_device_gib', f"{memory[0] / 2**30:.2f}" if memory else 'unknown'),
+             ('device_memory_gib', f"{memory[1] / 2**30:.2f}" if memory and memory[1] else 'unknown'), ('flops', f"{flops:.3e}"),
              ('mfu_assumed', PLAN_MFU), *hours.items()]
     return [(k, str(x)) for k, x in lines]
 
@@ -559,8 +593,10 @@ def _train(cfg, rank, world, device, say, t_start):
     for k in ('max_steps', 'warmup_steps'):
         if getattr(cfg, k) is None: sources[k] = 'derived'
     cfg = dataclasses.replace(cfg, max_steps=plan['max_steps'], warmup_steps=plan['warmup_steps'])
-    if cfg.dry_run: return dict(dry_run=True, plan=dry_run_report(cfg, sources, plan, mc, n_params, world))
     accum, total_batch = plan['accum_steps'], plan['total_batch']
+    if cfg.dry_run:
+        memory = check_fits(cfg, mc, device, world, accum)
+        return dict(dry_run=True, plan=dry_run_report(cfg, sources, plan, mc, n_params, world, memory))
     ckpt = _resume_checkpoint(cfg, mc, world)
     loader = TokenLoader(data, 'train', cfg.batch_size, cfg.seq_len, rank, world, seed=cfg.seed, vocab_size=mc.vocab_size)
     val_loader = TokenLoader(data, 'val', cfg.batch_size, cfg.seq_len, rank, world, seed=cfg.seed, vocab_size=mc.vocab_size)

@@ -101,6 +101,9 @@ def c_train_pickle(b, w):
 def c_dry_steps_and_epochs(b, w): _copy(b, w, 'data'); return _train(w, '--epochs', '2', '--dry-run')
 def c_dry_too_little_data(b, w): _copy(b, w, 'data'); return [*TRAIN, '--data', w/'data', '--preset', 'gpt2', '--dry-run']
 def c_dry_no_data(b, w): return [*TRAIN, '--data', w/'missing', '--preset', 'gpt2', '--dry-run']
+def c_dry_too_big(b, w):
+    _copy(b, w, 'data')
+    return [*TRAIN, '--data', w/'data', '--out', w/'run', *TINY, '--n-layer', '200', '--n-embd', '4096', '--n-head', '32', '--dry-run']
 def c_sample_missing(b, w): return [*SAMPLE, '--ckpt', w/'nope.pt']
 def c_sample_corrupt(b, w): (w/'c.pt').write_bytes(b'not a checkpoint'); return [*SAMPLE, '--ckpt', w/'c.pt']
 def c_sample_tokens(b, w): _copy(b, w, 'run'); return [*SAMPLE, '--ckpt', w/'run'/'ckpt.pt', '--max-new-tokens', '0']
@@ -141,6 +144,7 @@ CASES = [
     ('dry run: --max-steps and --epochs', c_dry_steps_and_epochs, ['--max-steps', '--epochs']),
     ('dry run: data smaller than one step', c_dry_too_little_data, ['--total-batch']),
     ('dry run: missing data folder', c_dry_no_data, ['does not exist']),
+    ('dry run: plan exceeds the device memory', c_dry_too_big, ['GiB per device']),
     ('sample: missing checkpoint', c_sample_missing, ['nope.pt']),
     ('sample: corrupt checkpoint', c_sample_corrupt, ['c.pt']),
     ('sample: pickle payload', c_sample_pickle, ['evil.pt']),

@@ -6,10 +6,12 @@
    something would run during `nbdev_proc_nbs`/`nbdev_docs` — slowly, and outside the tests.
 3. The public API is documented: exported functions and classes get their `show_doc` from nbdev automatically; every
    public method with a docstring of an exported class needs a `show_doc(Class.method)` cell.
+4. No parameter comment in an exported signature (`x:int=1, # what it is`) holds a backtick: nbdev turns backticked
+   names into markdown links, which show as `[`X`](https://…)` text inside the rendered signature.
 
     python tools/doc_check.py [nbs]     # prints what it found; exit 1 if any check fails
 """
-import ast, importlib, inspect, json, re, sys, warnings
+import ast, importlib, inspect, io, json, re, sys, tokenize, warnings
 from pathlib import Path
 
 from execnb.nbio import read_nb
@@ -57,6 +59,25 @@ def undocumented_methods(nb_path):
     return missing
 
 
+def signature_backticks(nb_path):
+    "Comments with a backtick inside the parameter list of a `def` in an exported cell: [(index, def name, comment)]."
+    out = []
+    for i, c in enumerate(read_nb(nb_path).cells):
+        if c.cell_type != 'code' or not re.search(r'^#\|\s*export', c.source, re.M): continue
+        try: toks = list(tokenize.generate_tokens(io.StringIO(c.source).readline))
+        except (tokenize.TokenError, SyntaxError, IndentationError): continue
+        name, depth = None, 0
+        for a, b in zip(toks, toks[1:]):
+            if a.type == tokenize.NAME and a.string == 'def' and depth == 0: name = b.string; continue
+            if name is None: continue
+            if b.type == tokenize.OP and b.string in '([{': depth += 1
+            elif b.type == tokenize.OP and b.string in ')]}':
+                depth -= 1
+                if depth == 0: name = None
+            elif b.type == tokenize.COMMENT and '`' in b.string: out.append((i, name, b.string))
+    return out
+
+
 if __name__ == '__main__':
     root = Path(sys.argv[1] if len(sys.argv) > 1 else 'nbs')
     problems = []
@@ -64,5 +85,6 @@ if __name__ == '__main__':
         if not title_and_summary(read_nb(p)): problems.append(f"{p.name}: no '# title' and '> summary' in its first markdown cell")
         problems += [f"{p.name} cell {i}: imports mixed with other code: {first}" for i, first in mixed_cells(p)]
         problems += [f"{p.name}: no show_doc({m})" for m in undocumented_methods(p)]
+        problems += [f"{p.name} cell {i}: backticks in a parameter comment of {n}(): {c}" for i, n, c in signature_backticks(p)]
     print('\n'.join(problems) if problems else f"docs checks passed: {len(list(root.glob('*.ipynb')))} notebooks")
     sys.exit(1 if problems else 0)
