@@ -17,10 +17,11 @@ from .core import GPT2NBError, ArgumentParser, run_cli, atomic_write, sha256_fil
 from .tokenizer import get_encoding, EOT, RANKS_SHA256
 
 # %% auto #0
-__all__ = ['SAMPLE_PATH', 'DEFAULT_OUT', 'HUB_DATASET', 'SUFFIXES', 'CHUNK_BYTES', 'VAL_TOKENS_MAX', 'BYTES_PER_TOKEN',
-           'SHARD_RE', 'MANIFEST', 'MANIFEST_VERSION', 'TMP_RE', 'find_files', 'read_texts', 'piece_bytes',
-           'hub_dataset', 'hub_pieces', 'Source', 'encode_documents', 'tokenize_chunk', 'chunk_pieces', 'ordered_map',
-           'n_val_docs', 'default_val_tokens', 'write_shard', 'ShardWriter', 'prepare', 'prepare_cli']
+__all__ = ['SAMPLE_PATH', 'DEFAULT_OUT', 'HUB_DATASET', 'SUFFIXES', 'CHUNK_BYTES', 'STREAM_ROWS', 'VAL_TOKENS_MAX',
+           'BYTES_PER_TOKEN', 'SHARD_RE', 'MANIFEST', 'MANIFEST_VERSION', 'TMP_RE', 'find_files', 'read_texts',
+           'piece_bytes', 'hub_dataset', 'hub_pieces', 'Source', 'stream_files', 'encode_documents', 'tokenize_chunk',
+           'chunk_pieces', 'ordered_map', 'n_val_docs', 'default_val_tokens', 'write_shard', 'ShardWriter', 'prepare',
+           'prepare_cli']
 
 # %% ../nbs/02_data.ipynb #6e58d91b
 SAMPLE_PATH = Path(gpt2_nb.__file__).resolve().parent.parent/'data'/'sample.parquet'  # in the repository, beside the package
@@ -116,15 +117,18 @@ def piece_bytes(piece) -> int:
 
 # %% ../nbs/02_data.ipynb #835d5d30
 def hub_dataset(name, # a dataset on the Hugging Face Hub, e.g. HuggingFaceTB/cosmopedia-100k
-                text_column='text', **kwargs):
-    "Load the train split of a Hub dataset (cached by `datasets`), checking it has `text_column`."
+                text_column='text',
+                streaming:bool=False, # True: an IterableDataset, read as it downloads, nothing stored on disk
+                **kwargs):
+    "Load the train split of a Hub dataset (cached by `datasets`, or streamed), checking it has `text_column`."
     import datasets
-    try: ds = datasets.load_dataset(name, split='train', **kwargs)
+    try: ds = datasets.load_dataset(name, split='train', streaming=streaming, **kwargs)
     except (OSError, ConnectionError) as e:
         raise GPT2NBError(f"'{name}' is not a local file or folder, and the Hugging Face Hub cannot be reached to load it "
                           f"({type(e).__name__}): pass --source with local .parquet, .jsonl or .txt files, or a folder of them") from None
-    if text_column not in ds.column_names:
-        raise GPT2NBError(f"'{name}' has no column '{text_column}' (it has {', '.join(ds.column_names)}): pass --text-column")
+    cols = ds.column_names if ds.column_names is not None else list(next(iter(ds), {}))  # a stream may learn them from its first row
+    if text_column not in cols:
+        raise GPT2NBError(f"'{name}' has no column '{text_column}' (it has {', '.join(cols)}): pass --text-column")
     return ds
 
 def hub_pieces(ds, text_column='text', rows=1024):
@@ -137,8 +141,9 @@ def hub_pieces(ds, text_column='text', rows=1024):
 class Source:
     "A text source: the bundled sample (None), a Hub dataset name, or local files; yields pieces or documents in a fixed order."
     def __init__(self, source=None, # None: the bundled sample; a Hub dataset name; a local file or folder
-                 text_column='text'):
-        self.text_column, self.ds, self.files = text_column, None, None
+                 text_column='text',
+                 streaming:bool=False): # read the source as a datasets stream (for Hub datasets larger than the disk)
+        self.text_column, self.ds, self.files, self.streaming = text_column, None, None, streaming
         if source is None:
             if not SAMPLE_PATH.exists(): raise GPT2NBError(f"the bundled sample '{SAMPLE_PATH}' is missing (it ships with a clone of the repository): pass --source")
             source, self.name = SAMPLE_PATH, 'sample'
@@ -149,6 +154,9 @@ class Source:
             for f in self.files: self._check(f)
             self.text_bytes = sum(_parquet_text_bytes(_parquet_column(f, text_column), text_column) if f.suffix == '.parquet'
                                   else f.stat().st_size for f in self.files)
+            if streaming: self.ds = stream_files(self.files, text_column)  # the streaming code path, on local files
+        elif streaming:  # a Hub dataset read as it downloads: its size is not known in advance
+            self.ds, self.text_bytes = hub_dataset(str(source), text_column, streaming=True), None
         else:  # owner/name that is not a local path: a Hub dataset
             self.ds = hub_dataset(str(source), text_column)
             self.text_bytes = self.ds.data.column(text_column).nbytes
@@ -163,7 +171,8 @@ class Source:
     def pieces(self, chunk_bytes=CHUNK_BYTES):
         "The source as pieces of about `chunk_bytes`, in order."
         if self.ds is not None:
-            yield from hub_pieces(self.ds, self.text_column, max(1, chunk_bytes * len(self.ds) // max(1, self.text_bytes)))
+            rows = STREAM_ROWS if self.streaming else max(1, chunk_bytes * len(self.ds) // max(1, self.text_bytes))
+            yield from hub_pieces(self.ds, self.text_column, rows)
             return
         for f in self.files:
             if f.suffix == '.parquet': yield from _parquet_pieces(f, self.text_column, chunk_bytes)
@@ -173,6 +182,18 @@ class Source:
     def __iter__(self):
         "The documents, one string at a time (for checks and small sources; `prepare` works on pieces)."
         for p in self.pieces(): yield from read_texts(p, self.text_column)
+
+# %% ../nbs/02_data.ipynb #2c4e2103
+STREAM_ROWS = 1024  # rows per piece when a source is streamed
+_BUILDERS = {'.parquet': ('parquet', {}), '.jsonl': ('json', {}), '.txt': ('text', {'sample_by': 'document'})}
+
+def stream_files(files:list, # local files of one format (.parquet, .jsonl or .txt)
+                 text_column='text'):
+    "Local files as a `datasets` stream (an `IterableDataset`), in the given order: the streaming path without a network."
+    kinds = {Path(f).suffix for f in files}
+    if len(kinds) != 1: raise GPT2NBError(f"--streaming reads files of one format, and this source mixes {', '.join(sorted(kinds))}: stream one kind at a time")
+    builder, kw = _BUILDERS[kinds.pop()]
+    return hub_dataset(builder, text_column, streaming=True, data_files=[str(f) for f in files], **kw)
 
 # %% ../nbs/02_data.ipynb #96fb6be3
 def encode_documents(texts:list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -302,11 +323,11 @@ def _clean(out:Path, keep=None):
         if TMP_RE.fullmatch(f.name) or (keep is not None and SHARD_RE.fullmatch(f.name) and f.name not in keep): f.unlink()
 
 # %% ../nbs/02_data.ipynb #9d20dde5
-def _prepare(source, out, text_column, shard_tokens, val_tokens, workers) -> dict:
+def _prepare(source, out, text_column, shard_tokens, val_tokens, workers, streaming=False) -> dict:
     "The work of `prepare` (below), which documents the arguments and cleans up after bad input."
     _check_int('shard_tokens', shard_tokens, 1); _check_int('val_tokens', val_tokens, 0); _check_int('workers', workers, 1)
-    src = Source(source, text_column)
-    val_tokens = default_val_tokens(src.text_bytes) if val_tokens is None else val_tokens
+    src = Source(source, text_column, streaming)
+    if val_tokens is None: val_tokens = default_val_tokens(src.text_bytes) if src.text_bytes is not None else VAL_TOKENS_MAX
     workers = workers or os.cpu_count() or 1
     get_encoding()  # build the tokenizer here once: forked workers inherit it
     settings = dict(version=MANIFEST_VERSION, source=src.name, text_column=text_column, tokenizer_sha256=RANKS_SHA256,
@@ -354,13 +375,14 @@ def prepare(source=None, # None: the bundled sample; a Hub dataset name; a .parq
             shard_tokens=1_000_000, # tokens per shard file
             val_tokens=None, # val budget in tokens (whole documents); default 10% of the source, at most 1M
             workers=None, # tokenizing processes; default: the CPU count
+            streaming:bool=False, # read a Hub dataset as a stream instead of downloading it first
            ) -> dict:
     "Tokenize `source` into uint16 train/val shards and `manifest.json` in `out`; rerunnable, returns the manifest."
     out = Path(out)
     existed, top = out.is_dir(), out
     while not top.parent.exists(): top = top.parent  # the first folder this call would create
     before = set(out.iterdir()) if existed else set()
-    try: return _prepare(source, out, text_column, shard_tokens, val_tokens, workers)
+    try: return _prepare(source, out, text_column, shard_tokens, val_tokens, workers, streaming)
     except GPT2NBError:
         # bad input: leave the folder as it was (a crash or Ctrl-C instead keeps finished shards for the rerun)
         if out.is_dir():
@@ -382,5 +404,7 @@ def prepare_cli(argv=None):
     p.add_argument('--shard-tokens', type=int, default=1_000_000, help='tokens per shard (default: 1000000)')
     p.add_argument('--val-tokens', type=int, default=None, help='val split budget in tokens, whole documents (default: 10%% of the source, at most 1M)')
     p.add_argument('--workers', type=int, default=None, help='tokenizing processes (default: the CPU count)')
+    p.add_argument('--streaming', action='store_true', help='read a Hub dataset as a stream, without downloading it first '
+                   '(for data larger than the disk; the default val split is then 1M tokens)')
     a = p.parse_args(argv)
-    run_cli(prepare, a.source, a.out, a.text_column, a.shard_tokens, a.val_tokens, a.workers)
+    run_cli(prepare, a.source, a.out, a.text_column, a.shard_tokens, a.val_tokens, a.workers, a.streaming)

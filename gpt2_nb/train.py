@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_train.ipynb #11dde426
 from __future__ import annotations
-import contextlib, dataclasses, json, math, os, random, signal, sys, time, warnings
+import argparse, contextlib, dataclasses, json, math, os, random, shutil, signal, sys, time, warnings
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
@@ -41,7 +41,7 @@ class TrainConfig:
     dropout:float|None = None    # dropout probability (0 for pretraining)
     attention:str|None = None    # 'flash' (fused kernel) or 'naive' (explicit T×T matrix)
     total_batch:int|None = None  # tokens per optimizer step; the recipe's None: batch_size*seq_len*processes (no accumulation)
-    batch_size:int|None = None   # B: rows per micro-batch on each process
+    batch_size:int|str|None = None  # B: rows per micro-batch on each process, or 'auto': the largest that fits --memory-budget
     seq_len:int|None = None      # T: tokens per row (also the model's context length)
     max_steps:int|None = None    # optimizer steps; the learning-rate schedule is planned for this many
     epochs:float|None = None     # passes over the training data; sets max_steps when max_steps is not given
@@ -64,6 +64,9 @@ class TrainConfig:
     resume:bool = False          # continue the run in `out` from its ckpt.pt
     stop_at:int|None = None      # stop with a checkpoint after this step, as Ctrl-C would (the schedule still follows max_steps)
     dry_run:bool = False         # print the plan of the run and exit: nothing is trained or written
+    parallel:str|None = None     # 'ddp' (each process holds the whole model) or 'fsdp' (parameters, gradients, optimizer state sharded)
+    activation_checkpointing:bool = False  # keep only each block's input for the backward pass; recompute the block there
+    memory_budget:str|None = None  # with --batch-size auto: memory per process, e.g. 3GiB (default: 90% of the GPU's free memory, half the free RAM)
 
 # %% ../nbs/08_train.ipynb #95fc7804
 _GPT2_RECIPE = dict(total_batch=2**19, batch_size=16, seq_len=1024, lr=6e-4, warmup_frac=715 / 19073, min_lr_ratio=0.1,
@@ -77,7 +80,7 @@ RECIPES = {  # the training settings that go with each model size (the shapes ar
 }
 DEFAULTS = dict(preset='tiny', dropout=0.0, attention='flash', total_batch=None, min_lr_ratio=0.1, warmup_frac=0.05,
                 weight_decay=0.1, grad_clip=1.0, eval_every=50, eval_batches=10, ckpt_every=100, log_every=10,
-                sample_tokens=48, sample_prompt='', precision='fp32', device='auto', seed=1337)
+                sample_tokens=48, sample_prompt='', precision='fp32', device='auto', seed=1337, parallel='ddp')
 TOKENS_PER_PARAM, MAX_EPOCHS = 20, 4  # Chinchilla's compute-optimal budget; the most passes over the same data
 
 def resolve_config(cfg:TrainConfig) -> tuple[TrainConfig, dict]:
@@ -175,7 +178,8 @@ def forward_backward(model, # the model to train (possibly compiled and/or wrapp
                      autocast, # context factory from set_precision
                      device, # where the model lives
                      ddp:bool=False, # is model a DistributedDataParallel?
-                     chunked_loss:bool|None=None): # the model's chunked output layer + loss (default: on the CPU)
+                     chunked_loss:bool|None=None, # the model's chunked output layer + loss (default: on the CPU)
+                     fsdp:bool=False): # is model sharded by FSDP (the scaling lesson)?
     "Accumulate the gradient of one optimizer step over `accum` micro-batches; return the mean loss (a 0-d tensor)."
     # On a CPU the chunked loss (no (B, T, V) logits stored) makes a step ~20% cheaper; on a GPU the plain
     # loss compiles into fused kernels, so it stays there.
@@ -186,11 +190,12 @@ def forward_backward(model, # the model to train (possibly compiled and/or wrapp
         x, y = x.to(device), y.to(device)
         # all-reduce gradients only in the last micro-step's backward; DDP reads the flag in forward
         if ddp: model.require_backward_grad_sync = (micro == accum - 1)
+        if fsdp: model.set_requires_gradient_sync(micro == accum - 1)  # FSDP: reduce-scatter only after the last micro-step
         with autocast(): _, loss = model(x, y, return_logits=not chunked_loss)
         loss = loss / accum  # the sum over micro-steps is then the mean over all accum*B*T tokens
         total += loss.detach()
         loss.backward()
-    if ddp:  # every rank logs the mean over all ranks (gloo has no AVG, so sum and divide)
+    if ddp or fsdp:  # every rank logs the mean over all ranks (gloo has no AVG, so sum and divide)
         dist.all_reduce(total, op=dist.ReduceOp.SUM)
         total /= dist.get_world_size()
     return total
@@ -205,7 +210,8 @@ def clip_and_check(model, # the trained model
                    step:int) -> float:
     "Clip the gradients to `grad_clip` and return their norm before clipping; raise `NonFiniteLoss` on NaN/inf."
     max_norm = grad_clip if grad_clip > 0 else float('inf')
-    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm).item()
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+    norm = (norm.full_tensor() if hasattr(norm, 'full_tensor') else norm).item()  # FSDP: a DTensor, the same on every rank
     if not (math.isfinite(loss) and math.isfinite(norm)):
         raise NonFiniteLoss(f"the loss became {loss} (gradient norm {norm}) at step {step}")
     return norm
@@ -221,11 +227,11 @@ def fault_point(where:str, # 'step', 'eval' or 'save'
 def train_step(model, optimizer, loader, accum:int, autocast, device,
                lr:float, # this step's learning rate
                grad_clip:float, step:int, # the step's number (1-based), for messages
-               ddp:bool=False) -> tuple[float, float]:
+               ddp:bool=False, fsdp:bool=False) -> tuple[float, float]:
     "One optimizer step: set `lr`, accumulate `accum` micro-batches, clip, check, update; return (loss, grad norm before clipping)."
     for g in optimizer.param_groups: g['lr'] = lr
     optimizer.zero_grad(set_to_none=True)
-    loss = forward_backward(model, loader, accum, autocast, device, ddp).item()
+    loss = forward_backward(model, loader, accum, autocast, device, ddp, fsdp=fsdp).item()
     norm = clip_and_check(model, loss, grad_clip, step)
     fault_point('step', step)  # the fault tests kill a run here: gradients made, weights not yet updated
     optimizer.step()
@@ -299,6 +305,9 @@ def save_checkpoint(path, # where to write (atomically)
 def load_checkpoint(path) -> dict:
     "Read a checkpoint with `weights_only=True`; a missing, corrupt or foreign file is a `GPT2NBError`."
     path = Path(path)
+    if path.is_dir() and not (path/'ckpt.pt').is_file():  # a sharded (--parallel fsdp) checkpoint, or a run folder with one?
+        from gpt2_nb.scaling import find_sharded_checkpoint, load_sharded_checkpoint
+        if find_sharded_checkpoint(path): return load_sharded_checkpoint(path)
     if path.is_dir(): path = path/'ckpt.pt'
     if not path.is_file(): raise GPT2NBError(f"no checkpoint at '{path}': train a run first (gpt2nb_train --out DIR), or pass its ckpt.pt")
     try:
@@ -419,15 +428,20 @@ def _check_settings(cfg:TrainConfig) -> GPTConfig:
 def _resume_checkpoint(cfg:TrainConfig, mc:GPTConfig, world_size:int) -> dict|None:
     "The checkpoint to continue from (None for a new run), checked against these settings."
     if not cfg.resume: return None
-    path = Path(cfg.out)/'ckpt.pt'
+    sharded = cfg.parallel == 'fsdp'
+    path = Path(cfg.out)/('ckpt' if sharded else 'ckpt.pt')
+    if sharded:  # the scaling lesson's sharded checkpoint: read its meta.pt here, the shards in _build
+        from gpt2_nb.scaling import find_sharded_checkpoint, read_sharded_meta, reshard_ranks
+        path = find_sharded_checkpoint(path) or path
     if not path.exists():
         raise GPT2NBError(f"--resume given but there is no checkpoint '{path}': drop --resume to start a new run, or pass the run's --out")
-    ckpt = load_checkpoint(path)
+    ckpt = read_sharded_meta(path) if sharded else load_checkpoint(path)
     theirs, ours = ckpt['model_config'], asdict(mc)
     diff = [f"{k} {theirs.get(k)!r} there, {v!r} here" for k, v in ours.items() if k != 'dropout' and theirs.get(k) != v]
     if diff:
         raise GPT2NBError(f"checkpoint '{path}' is of another model ({'; '.join(diff)}): resume with the flags it was "
                           f"trained with, or start a new run in another --out")
+    if sharded: return reshard_ranks(ckpt, cfg.batch_size, world_size, cfg.seed)  # FSDP: any number of processes
     if ckpt.get('world_size', 1) != world_size or len(ckpt['ranks']) != world_size:
         raise GPT2NBError(f"checkpoint '{path}' was written by {ckpt.get('world_size')} process(es), this run has {world_size}: "
                           f"resume with the same number of processes")
@@ -451,14 +465,20 @@ def _build(cfg:TrainConfig, mc:GPTConfig, device, rank:int, world_size:int, ckpt
     "The bare, compiled and DDP-wrapped model, the optimizer and the step to start from."
     seed_everything(cfg.seed)  # the same initial weights on every rank
     raw = GPT(mc).to(device)
+    raw.activation_checkpointing = cfg.activation_checkpointing
+    if cfg.parallel == 'fsdp':  # the scaling lesson: every rank keeps a shard of each parameter
+        from gpt2_nb.scaling import shard_model, load_sharded_state
+        shard_model(raw, cfg.precision, device)
     optimizer = configure_optimizers(raw, weight_decay=cfg.weight_decay, lr=cfg.lr, device_type=device.type)
     step = 0
     if ckpt is not None:
-        raw.load_state_dict(ckpt['model']); optimizer.load_state_dict(ckpt['optimizer'])
+        if cfg.parallel == 'fsdp': load_sharded_state(raw, optimizer, ckpt['path'])
+        else: raw.load_state_dict(ckpt['model']); optimizer.load_state_dict(ckpt['optimizer'])
         step = ckpt['step']; set_rng_state(ckpt['ranks'][rank]['rng'])
     else: seed_everything(cfg.seed + rank)  # each rank its own stream (dropout); rank 0 the same as a single process
     compiled = torch.compile(raw) if cfg.compile else raw
-    model = DDP(compiled, device_ids=[device.index] if device.type == 'cuda' else None) if world_size > 1 else compiled
+    ddp = world_size > 1 and cfg.parallel == 'ddp'
+    model = DDP(compiled, device_ids=[device.index] if device.type == 'cuda' else None) if ddp else compiled
     return raw, compiled, model, optimizer, step
 
 _RUN_FILES = ('ckpt.pt', 'log.jsonl', 'samples.txt', 'loss.png')  # what a new run replaces (config.json is rewritten)
@@ -470,6 +490,7 @@ def _open_run_folder(cfg:TrainConfig, info:dict, step:int, resumed:bool, say) ->
         old = [n for n in ('ckpt.pt', 'log.jsonl') if (out/n).exists()]
         if old: say(f"replacing the earlier run in {out} ({', '.join(old)}); pass --resume to continue a run instead")
         for n in _RUN_FILES: (out/n).unlink(missing_ok=True)
+        shutil.rmtree(out/'ckpt', ignore_errors=True)  # a sharded checkpoint (--parallel fsdp)
     for n in (*_RUN_FILES, 'config.json'):  # temporary files of writes cut short by a kill
         for t in out.glob(f'.{n}.*.tmp'): t.unlink(missing_ok=True)
     recs = read_log(out/'log.jsonl', upto=step)  # drop what was logged after the checkpoint: it is about to be redone
@@ -556,6 +577,13 @@ def train(cfg:TrainConfig, # the run's settings
 def _train(cfg, rank, world, device, say, t_start):
     # everything a user can get wrong is checked before any file is written
     cfg, sources = resolve_config(cfg)
+    if cfg.parallel not in ('ddp', 'fsdp'): raise GPT2NBError(f"unknown --parallel '{cfg.parallel}': use ddp or fsdp")
+    memory = None
+    if cfg.batch_size == 'auto':  # the scaling lesson: the largest micro-batch that fits --memory-budget
+        from gpt2_nb.scaling import choose_batch_size
+        cfg, memory = choose_batch_size(cfg, world, device, say)
+        sources.update(batch_size='auto', total_batch=sources['total_batch'] if sources['total_batch'] == 'flag' else 'derived')
+    elif cfg.memory_budget is not None: raise GPT2NBError("--memory-budget goes with --batch-size auto: add it, or drop --memory-budget")
     autocast = set_precision(cfg.precision, device)
     mc = _check_settings(cfg)
     data = _data_dir(cfg, rank, world, say, prepare_missing=not cfg.dry_run)
@@ -575,12 +603,14 @@ def _train(cfg, rank, world, device, say, t_start):
     if ckpt is not None: loader.load_state_dict(ckpt['ranks'][rank]['loader'])
     eval_batches = min(cfg.eval_batches, len(val_loader))
     raw, compiled, model, optimizer, step = _build(cfg, mc, device, rank, world, ckpt)
-    out, ckpt_path, log_path = Path(cfg.out), Path(cfg.out)/'ckpt.pt', Path(cfg.out)/'log.jsonl'
+    out, log_path = Path(cfg.out), Path(cfg.out)/'log.jsonl'
+    ckpt_path, fsdp = out/('ckpt' if cfg.parallel == 'fsdp' else 'ckpt.pt'), cfg.parallel == 'fsdp'
     if step >= cfg.max_steps:
         say(f"{ckpt_path} is already at step {step} of --max-steps {cfg.max_steps}: nothing to do (raise --max-steps to train on)")
         return dict(out=str(out), step=step, steps_run=0, interrupted=False, wall_s=time.time() - t_start)
     info = dict(train=asdict(cfg), sources=sources, plan=plan, model=asdict(mc), world_size=world, grad_accum_steps=accum,
                 total_batch=total_batch, device=_device_name(device), torch=torch.__version__, params=raw.num_params())
+    if memory is not None: info['memory'] = memory  # --batch-size auto: the budget and the estimate behind the choice
     recs = _open_run_folder(cfg, info, step, ckpt is not None, say) if rank == 0 else []
     enc, saved_step = get_encoding(), step if ckpt is not None else None
     say(f"{f'resuming {out} at step {step}' if ckpt else f'training into {out}'}: {mc.n_layer} layers, {mc.n_embd} wide, "
@@ -592,16 +622,20 @@ def _train(cfg, rank, world, device, say, t_start):
         v = evaluate(compiled, val_loader, eval_batches, autocast, device)
         fault_point('eval', step)  # the fault tests kill a run here: val loss computed, nothing logged yet
         if world > 1: dist.all_reduce(v, op=dist.ReduceOp.SUM); v /= world
+        sample = None  # under FSDP every rank takes part in each forward pass, so every rank samples
+        if rank == 0 or fsdp: sample = sample_text(raw, enc, cfg.sample_prompt, cfg.sample_tokens, seed=cfg.seed + step, device=device)
         if rank != 0: return
-        rec = dict(step=step, val_loss=v.item(), val_tokens=eval_batches * cfg.batch_size * cfg.seq_len * world,
-                   sample=sample_text(raw, enc, cfg.sample_prompt, cfg.sample_tokens, seed=cfg.seed + step, device=device))
+        rec = dict(step=step, val_loss=v.item(), val_tokens=eval_batches * cfg.batch_size * cfg.seq_len * world, sample=sample)
         recs.append(rec); append_log(log_path, rec); write_samples(recs, out/'samples.txt')
         plot_losses(recs, out/'loss.png', f"{cfg.preset}: {mc.n_layer} layers x {mc.n_embd}, {total_batch:,} tokens/step")
         say(f"step {step:>5}/{cfg.max_steps} | val loss {rec['val_loss']:.4f} | sample: {rec['sample'][:70]!r}")
 
     def save(step):
         ranks = gather_ranks(dict(loader=loader.state_dict(), rng=rng_state(device)), world)
-        if rank == 0: save_checkpoint(ckpt_path, raw, optimizer, step, cfg, ranks, world)
+        if fsdp:  # every rank writes its shards
+            from gpt2_nb.scaling import save_sharded_checkpoint
+            save_sharded_checkpoint(ckpt_path, raw, optimizer, step, cfg, ranks, world)
+        elif rank == 0: save_checkpoint(ckpt_path, raw, optimizer, step, cfg, ranks, world)
         return step
 
     if step == 0: do_eval(0)
@@ -610,7 +644,8 @@ def _train(cfg, rank, world, device, say, t_start):
         while step < cfg.max_steps:
             t0 = time.perf_counter()
             lr = lr_at(step, cfg.lr, cfg.warmup_steps, cfg.max_steps, cfg.min_lr_ratio)
-            try: loss, norm = train_step(model, optimizer, loader, accum, autocast, device, lr, cfg.grad_clip, step + 1, world > 1)
+            try: loss, norm = train_step(model, optimizer, loader, accum, autocast, device, lr, cfg.grad_clip, step + 1,
+                                         world > 1 and not fsdp, fsdp)
             except NonFiniteLoss as e:
                 kept = f"the last good checkpoint '{ckpt_path}' (step {saved_step}) is kept" if saved_step else "no checkpoint had been saved yet"
                 fp32 = ' or use --precision fp32' if cfg.precision != 'fp32' else ''
@@ -659,8 +694,19 @@ _FLAG_HELP = dict(
     precision="matmul precision: fp32, tf32 or bf16 (autocast)", compile="torch.compile the model",
     device="auto (cuda > mps > cpu), cpu, cuda or mps", seed="seed of the weights, data order and samples",
     resume="continue the run in --out from its ckpt.pt", stop_at="stop with a checkpoint after this step (the schedule still follows --max-steps)",
-    dry_run="print the plan of the run (settings and their sources, steps, tokens, time estimates) and exit without training or writing")
-_CHOICES = dict(precision=PRECISIONS, attention=('flash', 'naive'), device=('auto', 'cpu', 'cuda', 'mps'), preset=tuple(RECIPES))
+    dry_run="print the plan of the run (settings and their sources, steps, tokens, time estimates) and exit without training or writing",
+    parallel="several processes: ddp (each holds the whole model) or fsdp (each holds a shard of it; checkpoints in ckpt/)",
+    activation_checkpointing="recompute each block in the backward pass instead of keeping its activations: less memory, more compute",
+    memory_budget="with --batch-size auto: memory per process, e.g. 512MiB or 3GiB (default: 90%% of the GPU's free memory; "
+                  "on a CPU half the available RAM, bounding the whole process)")
+_CHOICES = dict(precision=PRECISIONS, attention=('flash', 'naive'), device=('auto', 'cpu', 'cuda', 'mps'), preset=tuple(RECIPES),
+                parallel=('ddp', 'fsdp'))
+
+def _batch_size(s:str):
+    "--batch-size: a positive number of rows, or 'auto'."
+    if s == 'auto': return s
+    try: return int(s)
+    except ValueError: raise argparse.ArgumentTypeError(f"invalid value {s!r}: give a number of rows or auto") from None
 
 def _default_help(name:str) -> str:
     "Where a flag's value comes from when it is not given: the preset's recipe and/or `DEFAULTS`."
@@ -679,7 +725,7 @@ def train_parser() -> ArgumentParser:
         flag = '--' + f.name.replace('_', '-')
         t = str(f.type)  # 'int|None', 'float', ... (annotations are strings here)
         if 'bool' in t: p.add_argument(flag, action='store_true', help=_FLAG_HELP[f.name]); continue
-        typ = int if 'int' in t else float if 'float' in t else str
+        typ = _batch_size if f.name == 'batch_size' else int if 'int' in t else float if 'float' in t else str
         kw = dict(choices=_CHOICES[f.name]) if f.name in _CHOICES else {}
         p.add_argument(flag, type=typ, default=None, help=_FLAG_HELP[f.name] + _default_help(f.name), **kw)
     return p
@@ -694,9 +740,9 @@ def _train_main(argv=None):
         if res.get('steps_run') and res.get('first_val_loss') is not None:
             print(f"done: {res['steps_run']} steps in {_fmt_time(res['wall_s'])} on {res['device']}; "
                   f"val loss {res['first_val_loss']:.3f} at the start, {res['last_val_loss']:.3f} at step {res['step']}")
-        o = res['out']
-        print(f"outputs in {o}/: log.jsonl, loss.png, samples.txt, ckpt.pt, config.json | "
-              f"try: gpt2nb_sample --ckpt {o}/ckpt.pt --prompt 'The'")
+        o, ck = res['out'], 'ckpt/' if cfg.parallel == 'fsdp' else 'ckpt.pt'
+        print(f"outputs in {o}/: log.jsonl, loss.png, samples.txt, {ck}, config.json | "
+              f"try: gpt2nb_sample --ckpt {o}{'' if cfg.parallel == 'fsdp' else '/ckpt.pt'} --prompt 'The'")
     if res.get('interrupted'): sys.exit(130)
     return res
 
