@@ -523,10 +523,12 @@ def device_memory(device) -> int|None:
     return None  # unknown (mps, or a CPU without /proc): not checked
 
 def step_memory(cfg:TrainConfig, mc:GPTConfig, device, world_size:int=1, accum:int=1) -> int:
-    "The estimated peak bytes per device of a training step of this run (`gpt2_nb.scaling.estimate_memory`)."
-    from gpt2_nb.scaling import estimate_memory  # the scaling lesson builds the memory model
-    return estimate_memory(mc, cfg.batch_size, cfg.seq_len, precision=cfg.precision, world_size=world_size,
-                           chunked_loss=torch.device(device).type == 'cpu', attention=cfg.attention, grad_accum=accum)['total']
+    "The estimated peak bytes per device of this run's training step, or of the whole process on a CPU (`gpt2_nb.scaling`)."
+    from gpt2_nb.scaling import estimate_memory, process_overhead  # the scaling lesson builds the memory model
+    cpu = torch.device(device).type == 'cpu'
+    return estimate_memory(mc, cfg.batch_size, cfg.seq_len, precision=cfg.precision, parallel=cfg.parallel, world_size=world_size,
+                           activation_checkpointing=cfg.activation_checkpointing, chunked_loss=cpu, attention=cfg.attention,
+                           grad_accum=accum, overhead=process_overhead(device) if cpu else 0)['total']
 
 def check_fits(cfg:TrainConfig, mc:GPTConfig, device, world_size:int=1, accum:int=1) -> tuple[int, int|None]:
     "(estimated bytes per device, the device's bytes); a `GPT2NBError` naming a micro-batch that fits if it does not."
