@@ -365,7 +365,7 @@ def _prepare(source, out, text_column, shard_tokens, val_tokens, workers, stream
     manifest = dict(settings, shards=shards, documents=ndocs, tokens=ntoks)
     with atomic_write(out/MANIFEST, 'w') as f: json.dump(manifest, f, indent=1)
     said = {k: f"{ntoks[k]:,} tokens ({ndocs[k]:,} documents, {len(w.shards)} shard{'s' * (len(w.shards) != 1)})" for k, w in writers.items()}
-    print(f"prepared {src.name}: train {said['train']}, val {said['val']} in '{out}'")
+    print(f"prepared {src.name} into '{out}':\n  train {said['train']}\n  val   {said['val']}")
     return manifest
 
 

@@ -189,4 +189,4 @@ class TokenLoader:
 
     def __repr__(self):
         return (f"TokenLoader({self.split}: {len(self.files)} shard{'s'[:len(self.files) != 1]}, {self.tokens:,} tokens, B={self.batch_size}, T={self.seq_len}, "
-                f"rank {self.rank}/{self.world_size}, {self.batches_per_epoch} batches/epoch, {'shuffled' if self.shuffle else 'in order'})")
+                f"rank {self.rank}/{self.world_size}, {self.batches_per_epoch} batches, {'shuffled' if self.shuffle else 'in order'})")

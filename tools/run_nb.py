@@ -6,7 +6,8 @@
   its own process, from the notebook's folder.
 - `IN_TEST` is unset, so `in_test()` is false and the full sizes run (nbdev_test sets it to run small sizes).
 - Cells flagged with one of settings.ini's `tst_flags` (notest, slow, cuda) are skipped unless named in `--flags`, and
-  `#| eval: false` cells never run, as under nbdev_test; a skipped cell keeps the outputs it had. A cell that runs gets
+  `#| eval: false` cells never run, as under nbdev_test; a skipped cell keeps the outputs it had. Cells of nothing but
+  `show_doc(...)` calls are not run and keep no outputs (the docs build renders them). A cell that runs gets
   exactly its new outputs (none if it prints nothing).
 - Figures are recorded as plain PNG (not execnb's default 'retina', whose width metadata makes Quarto give the `<img>`
   a fixed pixel width that overflows the docs column).
@@ -43,6 +44,9 @@ def run_one(fn: Path, flags=(), timeout=None) -> bool:
     def skip(cell):
         if cell.cell_type != 'code': return True
         d = getattr(parsed.cells[cell.idx_], 'directives_', {}) or {}
+        if all(l.startswith('show_doc(') for l in cell.source.splitlines() if l.strip() and not l.startswith('#')):
+            cell.outputs = []  # the docs build renders show_doc itself: a recorded copy would only go stale
+            return True
         if 'nbdev_export(' in cell.source or d.get('eval:', [''])[0].lower() == 'false' or skip_flags & d.keys():
             if cell.source.strip(): skipped.append(cell.idx_)
             return True
