@@ -11,7 +11,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['GPT2NBError', 'run_cli', 'HelpFormatter', 'ArgumentParser', 'atomic_write', 'sha256_file', 'ensure_dir',
-           'seed_everything', 'in_test', 'add_method']
+           'seed_everything', 'in_test', 'quiet_hub', 'add_method']
 
 # %% ../nbs/99_core.ipynb #6e2bcc1f
 class GPT2NBError(Exception):
@@ -93,6 +93,18 @@ def seed_everything(seed:int):
 def in_test() -> bool:
     "True under `nbdev_test` (which sets `IN_TEST`), so notebooks can run small sizes there."
     return bool(os.environ.get('IN_TEST'))
+
+# %% ../nbs/99_core.ipynb #39cb14d5
+@contextlib.contextmanager
+def quiet_hub():
+    "Silence the Hub libraries' warnings (retries, progress) inside the block: an unreachable Hub is reported once, by us."
+    import logging
+    loggers = [logging.getLogger(n) for n in ('huggingface_hub', 'datasets', 'transformers')]
+    levels = [l.level for l in loggers]
+    for l in loggers: l.setLevel(logging.ERROR)
+    try: yield
+    finally:
+        for l, v in zip(loggers, levels): l.setLevel(v)
 
 # %% ../nbs/99_core.ipynb #8c2e47b0
 def add_method(cls, f, # the function, e.g. _generate(self, ...)

@@ -13,7 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 import gpt2_nb
-from .core import GPT2NBError, ArgumentParser, run_cli, atomic_write, sha256_file, ensure_dir
+from .core import GPT2NBError, ArgumentParser, run_cli, atomic_write, sha256_file, ensure_dir, quiet_hub
 from .tokenizer import get_encoding, EOT, RANKS_SHA256
 
 # %% auto #0
@@ -122,7 +122,8 @@ def hub_dataset(name, # a dataset on the Hugging Face Hub, e.g. HuggingFaceTB/co
                 **kwargs):
     "Load the train split of a Hub dataset (cached by `datasets`, or streamed), checking it has `text_column`."
     import datasets
-    try: ds = datasets.load_dataset(name, split='train', streaming=streaming, **kwargs)
+    try:
+        with quiet_hub(): ds = datasets.load_dataset(name, split='train', streaming=streaming, **kwargs)
     except (OSError, ConnectionError) as e:
         raise GPT2NBError(f"'{name}' is not a local file or folder, and the Hugging Face Hub cannot be reached to load it "
                           f"({type(e).__name__}): pass --source with local .parquet, .jsonl or .txt files, or a folder of them") from None
