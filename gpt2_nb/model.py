@@ -14,10 +14,10 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from .attention import ATTENTIONS, CausalSelfAttention
-from .core import GPT2NBError, add_method, atomic_write
+from .core import GPT2NBError, add_method, atomic_write, quiet_hub
 
 # %% auto #0
-__all__ = ['PRESETS', 'GPTConfigError', 'GPTConfig', 'MLP', 'Block', 'GPT', 'config_from_hf', 'configure_optimizers', 'PEAK_FLOPS', 'linear_cross_entropy', 'flops_per_token', 'peak_flops', 'mfu']
+__all__ = ['PRESETS', 'PRETRAINED', 'GPTConfigError', 'GPTConfig', 'MLP', 'Block', 'GPT', 'config_from_hf', 'configure_optimizers', 'PEAK_FLOPS', 'linear_cross_entropy', 'flops_per_token', 'peak_flops', 'mfu']
 
 # %% ../nbs/05_model.ipynb #eab21a6d
 class GPTConfigError(GPT2NBError, ValueError):
@@ -239,6 +239,26 @@ def _to_hf(self):
     return hf.to(self.lm_head.weight.device).train(self.training)
 
 add_method(GPT, _to_hf)
+
+# %% ../nbs/05_model.ipynb #9a0ce530
+PRETRAINED = ('gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl')  # OpenAI's GPT-2 checkpoints, by their Hub names
+
+def _from_pretrained(cls, name:str='gpt2', # one of PRETRAINED, or a local Hugging Face GPT-2 folder
+                     **overrides): # GPTConfig fields to set, e.g. attention='naive'
+    "OpenAI's GPT-2 weights in a `GPT`, through transformers (downloaded once, then cached), or from a local folder."
+    if Path(name).is_dir(): return cls.from_hf(name, **overrides)
+    if name not in PRETRAINED:
+        raise GPT2NBError(f"unknown pretrained model '{name}': use one of {', '.join(PRETRAINED)}, or a local Hugging Face folder")
+    try: from transformers import GPT2LMHeadModel
+    except ImportError: raise GPT2NBError(f"loading '{name}' from the Hugging Face Hub needs transformers: pip install transformers") from None
+    try:
+        with quiet_hub(): hf = GPT2LMHeadModel.from_pretrained(name)
+    except OSError as e:
+        raise GPT2NBError(f"cannot load '{name}': the Hugging Face Hub cannot be reached and transformers has no cached copy "
+                          f"({type(e).__name__}); connect once to download it, or pass a folder written by save_pretrained") from None
+    return cls.from_hf(hf, **overrides)
+
+add_method(GPT, _from_pretrained, classmethod)
 
 # %% ../nbs/05_model.ipynb #7c54f295
 def _save_safetensors(self, path): # file to write (e.g. 'model.safetensors')
