@@ -67,6 +67,8 @@ class TrainConfig:
     parallel:str|None = None     # 'ddp' (each process holds the whole model) or 'fsdp' (parameters, gradients, optimizer state sharded)
     activation_checkpointing:bool = False  # keep only each block's input for the backward pass; recompute the block there
     memory_budget:str|None = None  # with --batch-size auto: memory per process, e.g. 3GiB (default: 90% of the GPU's free memory, half the free RAM)
+    hellaswag:str|None = None    # HellaSwag-style items to score during training: a .jsonl file or a Hub dataset name (the evals lesson)
+    hellaswag_every:int|None = None  # with hellaswag: score every this many steps, and at the start and the end (default: eval_every)
 
 # %% ../nbs/08_train.ipynb #95fc7804
 _GPT2_RECIPE = dict(total_batch=2**19, batch_size=16, seq_len=1024, lr=6e-4, warmup_frac=715 / 19073, min_lr_ratio=0.1,
@@ -348,7 +350,9 @@ def write_log(path, recs:list[dict]):
 def plot_losses(recs:list[dict], path, title:str=''):
     "Draw the train and val loss curves of a run's records into a PNG at `path`."
     from matplotlib.figure import Figure  # no pyplot: no GUI backend, safe in scripts and workers
-    fig = Figure(figsize=(7, 4), dpi=100); ax = fig.subplots()
+    hs = [(r['step'], r['hellaswag_acc'], r['hellaswag_acc_norm']) for r in recs if 'hellaswag_acc' in r]
+    fig = Figure(figsize=(7.4 if hs else 7, 3.6 if hs else 4), dpi=100)
+    ax, ax2 = fig.subplots(1, 2) if hs else (fig.subplots(), None)
     tr = [(r['step'], r['loss']) for r in recs if 'loss' in r]
     va = [(r['step'], r['val_loss']) for r in recs if 'val_loss' in r]
     if tr:
@@ -358,7 +362,13 @@ def plot_losses(recs:list[dict], path, title:str=''):
         smooth = np.convolve(losses, np.ones(k) / k, mode='valid')
         ax.plot(steps[k - 1:], smooth, lw=1.5, color='C0', label=f'train (mean of {k})' if k > 1 else 'train')
     if va: ax.plot(*zip(*va), 'o-', color='C1', label='val')
-    ax.set_xlabel('step'); ax.set_ylabel('loss (nats/token)'); ax.set_title(title); ax.grid(alpha=0.3); ax.legend()
+    ax.set_xlabel('step'); ax.set_ylabel('loss (nats/token)'); ax.set_title(title, fontsize=9 if hs else None)
+    ax.grid(alpha=0.3); ax.legend()
+    if hs:  # gpt2nb_train --hellaswag: the accuracies over the steps, and chance (one ending in four)
+        steps, acc, acc_norm = zip(*hs)
+        ax2.plot(steps, acc_norm, 'o-', color='C2', label='acc_norm'); ax2.plot(steps, acc, 's--', color='C3', ms=4, label='acc')
+        ax2.axhline(0.25, color='gray', ls=':', label='chance (4 endings)')
+        ax2.set_xlabel('step'); ax2.set_ylabel('HellaSwag accuracy'); ax2.grid(alpha=0.3); ax2.legend(fontsize=8)
     fig.tight_layout()
     with atomic_write(path) as f: fig.savefig(f, format='png')
 
@@ -588,6 +598,14 @@ def _train(cfg, rank, world, device, say, t_start):
     elif cfg.memory_budget is not None: raise GPT2NBError("--memory-budget goes with --batch-size auto: add it, or drop --memory-budget")
     autocast = set_precision(cfg.precision, device)
     mc = _check_settings(cfg)
+    hs_items, hs_every = None, cfg.hellaswag_every or cfg.eval_every
+    if cfg.hellaswag_every is not None and cfg.hellaswag is None:
+        raise GPT2NBError("--hellaswag-every goes with --hellaswag: add --hellaswag FILE, or drop --hellaswag-every")
+    if hs_every < 1: raise GPT2NBError(f"--hellaswag-every must be at least 1, got {hs_every}")
+    if cfg.hellaswag is not None:  # the evals lesson: its items are read and checked before any file is written
+        from gpt2_nb.evals import load_hellaswag, evaluate_hellaswag
+        local = Path(cfg.hellaswag).exists() or Path(cfg.hellaswag).suffix in ('.jsonl', '.json')
+        if local or not cfg.dry_run: hs_items = load_hellaswag(cfg.hellaswag)  # a dry run downloads nothing
     data = _data_dir(cfg, rank, world, say, prepare_missing=not cfg.dry_run)
     with torch.device('meta'): n_params = GPT(mc).num_params()  # shapes only: no memory, no time
     shards = None if data is None else [s['tokens'] for s in read_manifest(data)['shards'] if s['split'] == 'train']
@@ -598,7 +616,11 @@ def _train(cfg, rank, world, device, say, t_start):
     accum, total_batch = plan['accum_steps'], plan['total_batch']
     if cfg.dry_run:
         memory = check_fits(cfg, mc, device, world, accum)
-        return dict(dry_run=True, plan=dry_run_report(cfg, sources, plan, mc, n_params, world, memory))
+        report = dry_run_report(cfg, sources, plan, mc, n_params, world, memory)
+        if cfg.hellaswag is not None:
+            said = f"{len(hs_items)} items" if hs_items is not None else "a Hub dataset, loaded when training starts"
+            report.append(('hellaswag', f"{cfg.hellaswag} ({said}), every {hs_every} steps"))
+        return dict(dry_run=True, plan=report)
     ckpt = _resume_checkpoint(cfg, mc, world)
     loader = TokenLoader(data, 'train', cfg.batch_size, cfg.seq_len, rank, world, seed=cfg.seed, vocab_size=mc.vocab_size)
     val_loader = TokenLoader(data, 'val', cfg.batch_size, cfg.seq_len, rank, world, seed=cfg.seed, vocab_size=mc.vocab_size)
@@ -632,6 +654,15 @@ def _train(cfg, rank, world, device, say, t_start):
         plot_losses(recs, out/'loss.png', f"{cfg.preset}: {mc.n_layer} layers x {mc.n_embd}, {total_batch:,} tokens/step")
         say(f"step {step:>5}/{cfg.max_steps} | val loss {rec['val_loss']:.4f} | sample: {rec['sample'][:70]!r}")
 
+    def do_hellaswag(step):
+        if hs_items is None or not (step % hs_every == 0 or step == cfg.max_steps): return
+        h = evaluate_hellaswag(raw, hs_items, enc, autocast=autocast, rank=rank, world_size=world, split=not fsdp)
+        if rank != 0: return
+        rec = dict(step=step, hellaswag_acc=h['acc'], hellaswag_acc_norm=h['acc_norm'])
+        recs.append(rec); append_log(log_path, rec)
+        plot_losses(recs, out/'loss.png', f"{cfg.preset}: {mc.n_layer} layers x {mc.n_embd}, {total_batch:,} tokens/step")
+        say(f"step {step:>5}/{cfg.max_steps} | hellaswag acc {h['acc']:.4f} acc_norm {h['acc_norm']:.4f} ({h['n']} items)")
+
     def save(step):
         ranks = gather_ranks(dict(loader=loader.state_dict(), rng=rng_state(device)), world)
         if fsdp:  # every rank writes its shards
@@ -640,7 +671,7 @@ def _train(cfg, rank, world, device, say, t_start):
         elif rank == 0: save_checkpoint(ckpt_path, raw, optimizer, step, cfg, ranks, world)
         return step
 
-    if step == 0: do_eval(0)
+    if step == 0: do_eval(0); do_hellaswag(0)
     start_step, interrupted, t_loop = step, False, time.time()
     with stop_requests(say) as flag:
         while step < cfg.max_steps:
@@ -662,6 +693,7 @@ def _train(cfg, rank, world, device, say, t_start):
                 if step % cfg.log_every == 0 or step in (start_step + 1, cfg.max_steps):
                     say(_progress(rec, cfg.max_steps, (time.time() - t_loop) / (step - start_step) * (cfg.max_steps - step)))
             if step % cfg.eval_every == 0 or step == cfg.max_steps: do_eval(step)
+            do_hellaswag(step)
             stop = any_rank(flag['stop'], world, device) or step == cfg.stop_at
             if step % cfg.ckpt_every == 0 or step == cfg.max_steps or stop:
                 saved_step = save(step)
@@ -673,6 +705,7 @@ def _train(cfg, rank, world, device, say, t_start):
     evals = [r for r in recs if 'val_loss' in r]
     return dict(out=str(out), step=step, steps_run=step - start_step, interrupted=interrupted, wall_s=time.time() - t_start,
                 first_val_loss=evals[0]['val_loss'] if evals else None, last_val_loss=evals[-1]['val_loss'] if evals else None,
+                hellaswag=[r for r in recs if 'hellaswag_acc' in r][-1:] or None,
                 device=info['device'])
 
 # %% ../nbs/08_train.ipynb #b1302fac
@@ -700,7 +733,10 @@ _FLAG_HELP = dict(
     parallel="several processes: ddp (each holds the whole model) or fsdp (each holds a shard of it; checkpoints in ckpt/)",
     activation_checkpointing="recompute each block in the backward pass instead of keeping its activations: less memory, more compute",
     memory_budget="with --batch-size auto: memory per process, e.g. 512MiB or 3GiB (default: 90%% of the GPU's free memory; "
-                  "on a CPU half the available RAM, bounding the whole process)")
+                  "on a CPU half the available RAM, bounding the whole process)",
+    hellaswag="score HellaSwag-style items during training: a .jsonl file in HellaSwag's schema or a Hub dataset name "
+              "(e.g. Rowan/hellaswag); records in log.jsonl, a panel in loss.png",
+    hellaswag_every="with --hellaswag: score every this many steps, and at the start and the end (default: --eval-every)")
 _CHOICES = dict(precision=PRECISIONS, attention=('flash', 'naive'), device=('auto', 'cpu', 'cuda', 'mps'), preset=tuple(RECIPES),
                 parallel=('ddp', 'fsdp'))
 
