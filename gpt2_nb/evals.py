@@ -15,8 +15,8 @@ from .core import GPT2NBError, ArgumentParser, run_cli, atomic_write, quiet_hub
 from .tokenizer import get_encoding
 
 # %% auto #0
-__all__ = ['HELLASWAG_HUB', 'HELLASWAG_FIELDS', 'check_item', 'load_hellaswag', 'render_item', 'ending_logprobs', 'pick',
-           'hellaswag_counts', 'evaluate_hellaswag', 'eval_parser', 'eval_cli']
+__all__ = ['HELLASWAG_HUB', 'HELLASWAG_FIELDS', 'check_item', 'is_hub_name', 'load_hellaswag', 'render_item', 'ending_logprobs',
+           'pick', 'hellaswag_counts', 'evaluate_hellaswag', 'eval_parser', 'eval_cli']
 
 # %% ../nbs/14_evals.ipynb #b6a6aa08
 HELLASWAG_HUB = 'Rowan/hellaswag'  # the validation split of this Hub dataset is what build-nanogpt reports
@@ -61,6 +61,10 @@ def _read_hub(name:str) -> list[dict]:
                           "pass a local .jsonl file in HellaSwag's schema, e.g. data/hellaswag_kjv.jsonl") from None
     return [check_item(dict(r), f"item {i} of '{name}'") for i, r in enumerate(ds)]
 
+def is_hub_name(source) -> bool:
+    "True if `source` names a Hub dataset: nothing at that path, and it does not look like a file path (.jsonl, ./, /)."
+    return not Path(source).exists() and Path(source).suffix not in ('.jsonl', '.json') and not str(source).startswith(('.', '/'))
+
 def load_hellaswag(source=HELLASWAG_HUB, # a .jsonl file in HellaSwag's schema, or a Hub dataset name
                    limit:int|None=None, # keep only the first this many items
                   ) -> list[dict]:
@@ -68,10 +72,9 @@ def load_hellaswag(source=HELLASWAG_HUB, # a .jsonl file in HellaSwag's schema, 
     if limit is not None and limit < 1: raise GPT2NBError(f"--limit must be at least 1, got {limit}")
     path = Path(source)
     if path.is_dir(): raise GPT2NBError(f"'{path}' is a folder: pass a .jsonl file in HellaSwag's schema, or a Hub dataset name")
-    if path.is_file(): items = _read_jsonl(path)
-    elif path.suffix in ('.jsonl', '.json') or str(source).startswith(('.', '/')):
-        raise GPT2NBError(f"no file '{path}': pass an existing .jsonl file in HellaSwag's schema, or a Hub dataset name like {HELLASWAG_HUB}")
-    else: items = _read_hub(str(source))
+    if is_hub_name(source): items = _read_hub(str(source))
+    elif path.is_file(): items = _read_jsonl(path)
+    else: raise GPT2NBError(f"no file '{path}': pass an existing .jsonl file in HellaSwag's schema, or a Hub dataset name like {HELLASWAG_HUB}")
     if not items: raise GPT2NBError(f"'{source}' holds no items: {_SCHEMA_FIX}, one JSON object per line")
     return items[:limit]
 

@@ -189,8 +189,11 @@ def _hf_source(model_or_path):
     if path.exists(): raise GPT2NBError(f"'{path}' is a file: pass a Hugging Face model folder (config.json + model.safetensors)")
     try: from transformers import GPT2LMHeadModel
     except ImportError: raise GPT2NBError(f"no folder '{path}'; loading it from the Hugging Face Hub needs transformers: pip install transformers") from None
-    try: hf = GPT2LMHeadModel.from_pretrained(str(model_or_path))
-    except OSError as e: raise GPT2NBError(f"cannot load {str(model_or_path)!r} from the Hugging Face Hub ({str(e).splitlines()[0]}): check the name and the connection, or pass a local folder") from None
+    try:
+        with quiet_hub(): hf = GPT2LMHeadModel.from_pretrained(str(model_or_path))  # the retry warnings silenced: one line below
+    except OSError as e:
+        raise GPT2NBError(f"cannot load {str(model_or_path)!r}: the Hugging Face Hub cannot be reached or has no such model, and transformers "
+                          f"has no cached copy ({type(e).__name__}); check the name and the connection, or pass a folder written by save_pretrained") from None
     return hf.config.to_dict(), hf.state_dict()
 
 def _from_hf(cls, model_or_path, # a GPT2LMHeadModel, a folder with config.json + model.safetensors, or a Hub name
@@ -246,17 +249,9 @@ PRETRAINED = ('gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl')  # OpenAI's GPT-2 
 def _from_pretrained(cls, name:str='gpt2', # one of PRETRAINED, or a local Hugging Face GPT-2 folder
                      **overrides): # GPTConfig fields to set, e.g. attention='naive'
     "OpenAI's GPT-2 weights in a `GPT`, through transformers (downloaded once, then cached), or from a local folder."
-    if Path(name).is_dir(): return cls.from_hf(name, **overrides)
-    if name not in PRETRAINED:
+    if not Path(name).is_dir() and name not in PRETRAINED:
         raise GPT2NBError(f"unknown pretrained model '{name}': use one of {', '.join(PRETRAINED)}, or a local Hugging Face folder")
-    try: from transformers import GPT2LMHeadModel
-    except ImportError: raise GPT2NBError(f"loading '{name}' from the Hugging Face Hub needs transformers: pip install transformers") from None
-    try:
-        with quiet_hub(): hf = GPT2LMHeadModel.from_pretrained(name)
-    except OSError as e:
-        raise GPT2NBError(f"cannot load '{name}': the Hugging Face Hub cannot be reached and transformers has no cached copy "
-                          f"({type(e).__name__}); connect once to download it, or pass a folder written by save_pretrained") from None
-    return cls.from_hf(hf, **overrides)
+    return cls.from_hf(name, **overrides)  # a folder, or a Hub name through transformers (from_hf's loader)
 
 add_method(GPT, _from_pretrained, classmethod)
 

@@ -603,9 +603,8 @@ def _train(cfg, rank, world, device, say, t_start):
         raise GPT2NBError("--hellaswag-every goes with --hellaswag: add --hellaswag FILE, or drop --hellaswag-every")
     if hs_every < 1: raise GPT2NBError(f"--hellaswag-every must be at least 1, got {hs_every}")
     if cfg.hellaswag is not None:  # the evals lesson: its items are read and checked before any file is written
-        from gpt2_nb.evals import load_hellaswag, evaluate_hellaswag
-        local = Path(cfg.hellaswag).exists() or Path(cfg.hellaswag).suffix in ('.jsonl', '.json')
-        if local or not cfg.dry_run: hs_items = load_hellaswag(cfg.hellaswag)  # a dry run downloads nothing
+        from gpt2_nb.evals import load_hellaswag, evaluate_hellaswag, is_hub_name
+        if not (cfg.dry_run and is_hub_name(cfg.hellaswag)): hs_items = load_hellaswag(cfg.hellaswag)  # a dry run downloads nothing
     data = _data_dir(cfg, rank, world, say, prepare_missing=not cfg.dry_run)
     with torch.device('meta'): n_params = GPT(mc).num_params()  # shapes only: no memory, no time
     shards = None if data is None else [s['tokens'] for s in read_manifest(data)['shards'] if s['split'] == 'train']
@@ -642,6 +641,8 @@ def _train(cfg, rank, world, device, say, t_start):
         f"{', compiled' if cfg.compile else ''}{f', {world} processes' if world > 1 else ''} | {total_batch:,} tokens/step = "
         f"{cfg.batch_size}x{cfg.seq_len}{f'x{world}' if world > 1 else ''} x {accum} micro-steps | {len(loader)} micro-batches/epoch per process")
 
+    title = f"{cfg.preset}: {mc.n_layer} layers x {mc.n_embd}, {total_batch:,} tokens/step"  # of loss.png
+
     def do_eval(step):
         v = evaluate(compiled, val_loader, eval_batches, autocast, device)
         fault_point('eval', step)  # the fault tests kill a run here: val loss computed, nothing logged yet
@@ -651,7 +652,7 @@ def _train(cfg, rank, world, device, say, t_start):
         if rank != 0: return
         rec = dict(step=step, val_loss=v.item(), val_tokens=eval_batches * cfg.batch_size * cfg.seq_len * world, sample=sample)
         recs.append(rec); append_log(log_path, rec); write_samples(recs, out/'samples.txt')
-        plot_losses(recs, out/'loss.png', f"{cfg.preset}: {mc.n_layer} layers x {mc.n_embd}, {total_batch:,} tokens/step")
+        plot_losses(recs, out/'loss.png', title)
         say(f"step {step:>5}/{cfg.max_steps} | val loss {rec['val_loss']:.4f} | sample: {rec['sample'][:70]!r}")
 
     def do_hellaswag(step):
@@ -660,7 +661,7 @@ def _train(cfg, rank, world, device, say, t_start):
         if rank != 0: return
         rec = dict(step=step, hellaswag_acc=h['acc'], hellaswag_acc_norm=h['acc_norm'])
         recs.append(rec); append_log(log_path, rec)
-        plot_losses(recs, out/'loss.png', f"{cfg.preset}: {mc.n_layer} layers x {mc.n_embd}, {total_batch:,} tokens/step")
+        plot_losses(recs, out/'loss.png', title)
         say(f"step {step:>5}/{cfg.max_steps} | hellaswag acc {h['acc']:.4f} acc_norm {h['acc_norm']:.4f} ({h['n']} items)")
 
     def save(step):
