@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_evals.ipynb #3333563d
 from __future__ import annotations
-import contextlib, json, os, sys, time
+import contextlib, json, time
 from pathlib import Path
 
 import torch

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from conftest import run_cmd, assert_one_line_error, PY, REPO, train_args, make_shards
-from gpt2_nb.core import GPT2NBError, seed_everything
+from gpt2_nb.core import seed_everything
 from gpt2_nb.evals import load_hellaswag, ending_logprobs, evaluate_hellaswag, pick
 from gpt2_nb.model import GPT, GPTConfig
 from gpt2_nb.tokenizer import get_encoding
