@@ -324,15 +324,34 @@ def _torch_version(): return tuple(int(v) for v in torch.__version__.split('+')[
 
 def configure_optimizers(model:nn.Module, weight_decay:float, lr:float,
                          betas:tuple=(0.9, 0.95), eps:float=1e-8,
-                         device_type:str='cpu'): # 'cuda', 'cpu' or 'mps'
-    "AdamW with weight decay only on parameters of 2+ dimensions; fused on CUDA and CPU."
+                         device_type:str='cpu', # 'cuda', 'cpu' or 'mps'
+                         fused:bool|None=None): # one kernel for the whole update; None: wherever PyTorch has it
+    "AdamW with weight decay only on parameters of 2+ dimensions; fused on CUDA and CPU unless told otherwise."
     params = [p for p in model.parameters() if p.requires_grad]  # a tied tensor appears once
     groups = [{'params': [p for p in params if p.dim() >= 2], 'weight_decay': weight_decay},
               {'params': [p for p in params if p.dim() < 2], 'weight_decay': 0.0}]
-    fused = device_type == 'cuda' or (device_type == 'cpu' and _torch_version() >= (2, 4))  # CPU kernel since 2.4
+    if fused is None: fused = device_type == 'cuda' or (device_type == 'cpu' and _torch_version() >= (2, 4))  # CPU kernel since 2.4
     return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, fused=fused)
 
 # %% ../nbs/06_model_speed.ipynb #4f735ac7
+def _compiled_chunks(x, w, targets, valid, n, vocab_size:int, chunk:int):
+    "The chunk loop written for torch.compile: (loss sum, dx, dw); each chunk's softmax, loss and gradient fuse into one loop."
+    cols = torch.arange(w.size(0), device=x.device)                   # (Vp,)
+    scale = (valid / n).unsqueeze(1)                                  # (N, 1): 1/n for counted rows, 0 for ignored ones
+    tgt = targets.clamp(min=0).unsqueeze(1)                           # (N, 1); ignored rows point at 0
+    loss, dxs, dw = 0.0, [], torch.zeros(w.shape, device=x.device)
+    for s in range(0, x.size(0), chunk):
+        xs, sc, t = x[s:s + chunk].to(w.dtype), scale[s:s + chunk], tgt[s:s + chunk]
+        logits = torch.where(cols < vocab_size, (xs @ w.t()).float(), float('-inf'))  # (n, Vp), padding: probability 0
+        mx = logits.amax(1, keepdim=True)                             # (n, 1)
+        e = (logits - mx).exp()                                       # exp once: the sum and the gradient both read it
+        sumexp = e.sum(1, keepdim=True)
+        loss = loss + ((mx + sumexp.log() - logits.gather(1, t)) * (sc > 0)).sum()
+        g = (e * (sc / sumexp) - (cols == t) * sc).to(w.dtype)      # (softmax - one-hot) / n, as one expression
+        dxs.append(g @ w)                                             # (n, C)
+        dw = dw + (g.t() @ xs).float()                                # (Vp, C)
+    return loss, torch.cat(dxs).to(x.dtype), dw
+
 class _LinearCrossEntropy(torch.autograd.Function):
     "Output layer + mean cross-entropy in chunks of rows; the gradients are made in the forward pass."
     @staticmethod
@@ -343,6 +362,11 @@ class _LinearCrossEntropy(torch.autograd.Function):
             w = weight.to(dt)
             valid = targets != -100
             n = valid.sum().clamp(min=1)                                  # positions that count
+            if torch.compiler.is_compiling():                             # traced by torch.compile: the fused form below
+                loss, dx, dw = _compiled_chunks(x, w, targets, valid, n, vocab_size, chunk or 1024)
+                ctx.save_for_backward(dx, dw.to(weight.dtype))
+                return loss / n
+            chunk = chunk or 256
             loss = torch.zeros((), device=x.device)
             dx, dw = torch.empty_like(x), torch.zeros(weight.shape, device=x.device)  # dw accumulates in fp32
             for s in range(0, x.size(0), chunk):
@@ -369,12 +393,11 @@ class _LinearCrossEntropy(torch.autograd.Function):
         dx, dw = ctx.saved_tensors
         return dx * grad, dw * grad, None, None, None
 
-@torch.compiler.disable  # runs eagerly inside a compiled model: it is a handful of big matmuls anyway
 def linear_cross_entropy(x, # (N, C) final hidden states
                          weight, # (Vp, C) output layer (the tied embedding)
                          targets, # (N,) token ids; -100 is ignored
                          vocab_size:int, # real tokens: columns from here on are padding
-                         chunk:int=256): # rows per chunk
+                         chunk:int|None=None): # rows per chunk (default: 256 run eagerly, 1024 under torch.compile)
     "Mean cross-entropy of x·weightᵀ against targets without storing the (N, Vp) logits."
     return _LinearCrossEntropy.apply(x, weight, targets, vocab_size, chunk)
 
