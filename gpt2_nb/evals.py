@@ -164,7 +164,8 @@ def eval_parser() -> ArgumentParser:
                    f"(default: {HELLASWAG_HUB}, its validation split)")
     p.add_argument('--limit', type=int, help="score only the first this many items")
     p.add_argument('--batch-size', type=int, default=16, help="rows (one per ending) per forward pass")
-    p.add_argument('--precision', default='fp32', choices=('fp32', 'tf32', 'bf16'), help="matmul precision")
+    p.add_argument('--precision', default='fp32', choices=('auto', 'fp32', 'tf32', 'bf16'),
+                   help="matmul precision (auto: the device's fastest, as gpt2nb_train chooses it)")
     p.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda', 'mps'), help="where to run")
     p.add_argument('--out', help="also write the results to this JSON file")
     return p

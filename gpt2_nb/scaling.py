@@ -525,7 +525,7 @@ def choose_batch_size(cfg, # a resolved TrainConfig with batch_size 'auto'
     from gpt2_nb.train import RECIPES, model_config
     mc = model_config(dataclasses.replace(cfg, batch_size=1))
     total = cfg.total_batch or RECIPES[cfg.preset].get('batch_size', 4) * cfg.seq_len * world_size
-    chunked = torch.device(device).type == 'cpu'  # what training uses on each device
+    chunked = cfg.loss == 'chunked' if cfg.loss in ('chunked', 'plain') else torch.device(device).type == 'cpu'  # what training uses
     kw = dict(precision=cfg.precision, parallel=cfg.parallel, activation_checkpointing=cfg.activation_checkpointing,
               chunked_loss=chunked, attention=cfg.attention)
     if cfg.resume and (Path(cfg.out)/'config.json').is_file():  # a resumed run keeps its micro-batch (and its loader positions)

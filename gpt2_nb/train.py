@@ -14,7 +14,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .core import GPT2NBError, ArgumentParser, run_cli, atomic_write, ensure_dir, seed_everything
-from .precision import get_device, set_precision, PRECISIONS
+from .precision import get_device, set_precision, choose_settings, settings_line, keep_freed_memory, PRECISIONS, LOSSES
 from .loader import TokenLoader, n_windows, read_manifest
 from .model import GPT, GPTConfig, PRESETS, PEAK_FLOPS, configure_optimizers, flops_per_token, mfu
 from .tokenizer import get_encoding, decode_tokens, EOT
@@ -57,8 +57,9 @@ class TrainConfig:
     log_every:int|None = None    # print a progress line every this many steps
     sample_tokens:int|None = None  # tokens generated for the sample at each evaluation
     sample_prompt:str|None = None  # the sample's prompt ('' starts from the end-of-text token)
-    precision:str|None = None    # 'fp32', 'tf32' or 'bf16' (autocast)
-    compile:bool = False         # torch.compile the model
+    precision:str|None = None    # 'auto' (the device's fastest), 'fp32', 'tf32' or 'bf16' (autocast)
+    compile:bool|None = None     # torch.compile the model; None: auto (where it pays on this device)
+    loss:str|None = None         # the output layer + loss: 'auto', 'chunked' (logits never stored) or 'plain'
     device:str|None = None       # 'auto' (cuda > mps > cpu), 'cpu', 'cuda' or 'mps'
     seed:int|None = None         # seeds the weights, the data order and the samples
     resume:bool = False          # continue the run in `out` from its ckpt.pt
@@ -82,7 +83,7 @@ RECIPES = {  # the training settings that go with each model size (the shapes ar
 }
 DEFAULTS = dict(preset='tiny', dropout=0.0, attention='flash', total_batch=None, min_lr_ratio=0.1, warmup_frac=0.05,
                 weight_decay=0.1, grad_clip=1.0, eval_every=50, eval_batches=10, ckpt_every=100, log_every=10,
-                sample_tokens=48, sample_prompt='', precision='fp32', device='auto', seed=1337, parallel='ddp')
+                sample_tokens=48, sample_prompt='', precision='auto', loss='auto', device='auto', seed=1337, parallel='ddp')
 TOKENS_PER_PARAM, MAX_EPOCHS = 20, 4  # Chinchilla's compute-optimal budget; the most passes over the same data
 
 def resolve_config(cfg:TrainConfig) -> tuple[TrainConfig, dict]:
@@ -92,7 +93,7 @@ def resolve_config(cfg:TrainConfig) -> tuple[TrainConfig, dict]:
     recipe, vals, sources = RECIPES[preset], {}, {}
     for f in dataclasses.fields(cfg):
         v = getattr(cfg, f.name)
-        if v is not None and v is not False: vals[f.name], sources[f.name] = v, 'flag'
+        if v is not None and (v is not False or f.name == 'compile'): vals[f.name], sources[f.name] = v, 'flag'  # --no-compile is a choice
         elif f.name in recipe: vals[f.name], sources[f.name] = recipe[f.name], 'preset'
         elif f.name in DEFAULTS: vals[f.name], sources[f.name] = DEFAULTS[f.name], 'default'
         else: vals[f.name], sources[f.name] = v, 'default'
@@ -229,11 +230,12 @@ def fault_point(where:str, # 'step', 'eval' or 'save'
 def train_step(model, optimizer, loader, accum:int, autocast, device,
                lr:float, # this step's learning rate
                grad_clip:float, step:int, # the step's number (1-based), for messages
-               ddp:bool=False, fsdp:bool=False) -> tuple[float, float]:
+               ddp:bool=False, fsdp:bool=False,
+               chunked_loss:bool|None=None) -> tuple[float, float]: # the chunked output layer + loss (default: on the CPU)
     "One optimizer step: set `lr`, accumulate `accum` micro-batches, clip, check, update; return (loss, grad norm before clipping)."
     for g in optimizer.param_groups: g['lr'] = lr
     optimizer.zero_grad(set_to_none=True)
-    loss = forward_backward(model, loader, accum, autocast, device, ddp, fsdp=fsdp).item()
+    loss = forward_backward(model, loader, accum, autocast, device, ddp, chunked_loss, fsdp).item()
     norm = clip_and_check(model, loss, grad_clip, step)
     fault_point('step', step)  # the fault tests kill a run here: gradients made, weights not yet updated
     optimizer.step()
@@ -537,7 +539,8 @@ def step_memory(cfg:TrainConfig, mc:GPTConfig, device, world_size:int=1, accum:i
     from gpt2_nb.scaling import estimate_memory, process_overhead  # the scaling lesson builds the memory model
     cpu = torch.device(device).type == 'cpu'
     return estimate_memory(mc, cfg.batch_size, cfg.seq_len, precision=cfg.precision, parallel=cfg.parallel, world_size=world_size,
-                           activation_checkpointing=cfg.activation_checkpointing, chunked_loss=cpu, attention=cfg.attention,
+                           activation_checkpointing=cfg.activation_checkpointing, chunked_loss=cfg.loss == 'chunked' if cfg.loss in LOSSES else cpu,
+                           attention=cfg.attention,
                            grad_accum=accum, overhead=process_overhead(device) if cpu else 0)['total']
 
 def check_fits(cfg:TrainConfig, mc:GPTConfig, device, world_size:int=1, accum:int=1) -> tuple[int, int|None]:
@@ -568,7 +571,7 @@ def dry_run_report(cfg:TrainConfig, # resolved, with the plan's max_steps and wa
              ('total_batch', f"{plan['total_batch']} ({sources['total_batch']})"), ('micro_batch', v('batch_size')),
              ('world_size', world_size), ('accum_steps', plan['accum_steps']), ('tokens', f"{plan['tokens']:,}"),
              ('tokens_per_param', f"{plan['tokens'] / n_params:.1f}"), ('weight_decay', v('weight_decay')),
-             ('grad_clip', v('grad_clip')), ('precision', v('precision')),
+             ('grad_clip', v('grad_clip')), ('precision', v('precision')), ('compile', v('compile')), ('loss', v('loss')),
              ('memory_per_device_gib', f"{memory[0] / 2**30:.2f}" if memory else 'unknown'),
              ('device_memory_gib', f"{memory[1] / 2**30:.2f}" if memory and memory[1] else 'unknown'), ('flops', f"{flops:.3e}"),
              ('mfu_assumed', PLAN_MFU), *hours.items()]
@@ -590,6 +593,9 @@ def _train(cfg, rank, world, device, say, t_start):
     # everything a user can get wrong is checked before any file is written
     cfg, sources = resolve_config(cfg)
     if cfg.parallel not in ('ddp', 'fsdp'): raise GPT2NBError(f"unknown --parallel '{cfg.parallel}': use ddp or fsdp")
+    asked = dict(precision=cfg.precision, compile=cfg.compile, loss=cfg.loss)  # 'auto' (or None) is decided by the hardware
+    early = choose_settings(device, cfg.precision, cfg.compile, cfg.loss)  # precision and loss; compile waits for the step count
+    cfg = dataclasses.replace(cfg, precision=early['precision'], loss=early['loss'])
     memory = None
     if cfg.batch_size == 'auto':  # the scaling lesson: the largest micro-batch that fits --memory-budget
         from gpt2_nb.scaling import choose_batch_size
@@ -612,15 +618,21 @@ def _train(cfg, rank, world, device, say, t_start):
     for k in ('max_steps', 'warmup_steps'):
         if getattr(cfg, k) is None: sources[k] = 'derived'
     cfg = dataclasses.replace(cfg, max_steps=plan['max_steps'], warmup_steps=plan['warmup_steps'])
+    settings = choose_settings(device, asked['precision'], asked['compile'], asked['loss'], steps=cfg.max_steps)
+    cfg = dataclasses.replace(cfg, compile=settings['compile'], loss=settings['loss'])
+    for k, v in asked.items():
+        if v in ('auto', None): sources[k] = 'auto'
     accum, total_batch = plan['accum_steps'], plan['total_batch']
     if cfg.dry_run:
         memory = check_fits(cfg, mc, device, world, accum)
         report = dry_run_report(cfg, sources, plan, mc, n_params, world, memory)
+        report.append(('settings', settings_line(settings).removeprefix('settings: ')))
         if cfg.hellaswag is not None:
             said = f"{len(hs_items)} items" if hs_items is not None else "a Hub dataset, loaded when training starts"
             report.append(('hellaswag', f"{cfg.hellaswag} ({said}), every {hs_every} steps"))
         return dict(dry_run=True, plan=report)
     ckpt = _resume_checkpoint(cfg, mc, world)
+    if settings['keep_freed_memory']: keep_freed_memory()  # the precision lesson: no page faults for each step's temporaries
     loader = TokenLoader(data, 'train', cfg.batch_size, cfg.seq_len, rank, world, seed=cfg.seed, vocab_size=mc.vocab_size)
     val_loader = TokenLoader(data, 'val', cfg.batch_size, cfg.seq_len, rank, world, seed=cfg.seed, vocab_size=mc.vocab_size)
     if ckpt is not None: loader.load_state_dict(ckpt['ranks'][rank]['loader'])
@@ -632,10 +644,12 @@ def _train(cfg, rank, world, device, say, t_start):
         say(f"{ckpt_path} is already at step {step} of --max-steps {cfg.max_steps}: nothing to do (raise --max-steps to train on)")
         return dict(out=str(out), step=step, steps_run=0, interrupted=False, wall_s=time.time() - t_start)
     info = dict(train=asdict(cfg), sources=sources, plan=plan, model=asdict(mc), world_size=world, grad_accum_steps=accum,
-                total_batch=total_batch, device=_device_name(device), torch=torch.__version__, params=raw.num_params())
+                total_batch=total_batch, device=_device_name(device), torch=torch.__version__, params=raw.num_params(),
+                settings=settings)
     if memory is not None: info['memory'] = memory  # --batch-size auto: the budget and the estimate behind the choice
     recs = _open_run_folder(cfg, info, step, ckpt is not None, say) if rank == 0 else []
     enc, saved_step = get_encoding(), step if ckpt is not None else None
+    say(settings_line(settings))
     say(f"{f'resuming {out} at step {step}' if ckpt else f'training into {out}'}: {mc.n_layer} layers, {mc.n_embd} wide, "
         f"{raw.num_params()/1e6:.1f}M parameters | {info['device']}, {cfg.precision}, {cfg.attention} attention"
         f"{', compiled' if cfg.compile else ''}{f', {world} processes' if world > 1 else ''} | {total_batch:,} tokens/step = "
@@ -644,7 +658,7 @@ def _train(cfg, rank, world, device, say, t_start):
     title = f"{cfg.preset}: {mc.n_layer} layers x {mc.n_embd}, {total_batch:,} tokens/step"  # of loss.png
 
     def do_eval(step):
-        v = evaluate(compiled, val_loader, eval_batches, autocast, device)
+        v = evaluate(raw, val_loader, eval_batches, autocast, device)
         fault_point('eval', step)  # the fault tests kill a run here: val loss computed, nothing logged yet
         if world > 1: dist.all_reduce(v, op=dist.ReduceOp.SUM); v /= world
         sample = None  # under FSDP every rank takes part in each forward pass, so every rank samples
@@ -679,7 +693,7 @@ def _train(cfg, rank, world, device, say, t_start):
             t0 = time.perf_counter()
             lr = lr_at(step, cfg.lr, cfg.warmup_steps, cfg.max_steps, cfg.min_lr_ratio)
             try: loss, norm = train_step(model, optimizer, loader, accum, autocast, device, lr, cfg.grad_clip, step + 1,
-                                         world > 1 and not fsdp, fsdp)
+                                         world > 1 and not fsdp, fsdp, cfg.loss == 'chunked')
             except NonFiniteLoss as e:
                 kept = f"the last good checkpoint '{ckpt_path}' (step {saved_step}) is kept" if saved_step else "no checkpoint had been saved yet"
                 fp32 = ' or use --precision fp32' if cfg.precision != 'fp32' else ''
@@ -727,7 +741,11 @@ _FLAG_HELP = dict(
     eval_every="evaluate and sample every this many steps", eval_batches="val micro-batches per evaluation",
     ckpt_every="save ckpt.pt every this many steps (and at the end)", log_every="print progress every this many steps",
     sample_tokens="tokens generated per sample", sample_prompt="prompt of the samples ('' starts a new document)",
-    precision="matmul precision: fp32, tf32 or bf16 (autocast)", compile="torch.compile the model",
+    precision="matmul precision: fp32, tf32 (fp32 with fast matmuls: TF32 on NVIDIA GPUs, bf16 inside oneDNN on CPUs with bf16 "
+              "units) or bf16 (autocast); auto: the device's fastest (bf16 where it has bf16 matmul units, else fp32)",
+    compile="torch.compile the model; --no-compile: never (default: auto: on a GPU, and on a CPU with bf16 units, for runs "
+            "of 100 steps or more)",
+    loss="the output layer and loss: chunked (the logits never stored) or plain; auto: chunked on a CPU, plain on a GPU",
     device="auto (cuda > mps > cpu), cpu, cuda or mps", seed="seed of the weights, data order and samples",
     resume="continue the run in --out from its ckpt.pt", stop_at="stop with a checkpoint after this step (the schedule still follows --max-steps)",
     dry_run="print the plan of the run (settings and their sources, steps, tokens, time estimates) and exit without training or writing",
@@ -738,8 +756,8 @@ _FLAG_HELP = dict(
     hellaswag="score HellaSwag-style items during training: a .jsonl file in HellaSwag's schema or a Hub dataset name "
               "(e.g. Rowan/hellaswag); records in log.jsonl, a panel in loss.png",
     hellaswag_every="with --hellaswag: score every this many steps, and at the start and the end (default: --eval-every)")
-_CHOICES = dict(precision=PRECISIONS, attention=('flash', 'naive'), device=('auto', 'cpu', 'cuda', 'mps'), preset=tuple(RECIPES),
-                parallel=('ddp', 'fsdp'))
+_CHOICES = dict(precision=('auto', *PRECISIONS), loss=('auto', *LOSSES), attention=('flash', 'naive'), device=('auto', 'cpu', 'cuda', 'mps'),
+                preset=tuple(RECIPES), parallel=('ddp', 'fsdp'))
 
 def _batch_size(s:str):
     "--batch-size: a positive number of rows, or 'auto'."
@@ -763,6 +781,8 @@ def train_parser() -> ArgumentParser:
     for f in dataclasses.fields(TrainConfig):
         flag = '--' + f.name.replace('_', '-')
         t = str(f.type)  # 'int|None', 'float', ... (annotations are strings here)
+        if f.name == 'compile':  # three states: --compile, --no-compile, or neither (auto)
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=_FLAG_HELP[f.name]); continue
         if 'bool' in t: p.add_argument(flag, action='store_true', help=_FLAG_HELP[f.name]); continue
         typ = _batch_size if f.name == 'batch_size' else int if 'int' in t else float if 'float' in t else str
         kw = dict(choices=_CHOICES[f.name]) if f.name in _CHOICES else {}

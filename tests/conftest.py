@@ -41,7 +41,8 @@ PY = sys.executable
 
 # --- training runs shared by test_train and test_faults ---------------------------------------------------------------
 
-TINY = ['--n-layer', '2', '--n-head', '4', '--n-embd', '64', '--seq-len', '32', '--eval-batches', '2', '--sample-tokens', '8']
+SHAPE = ['--n-layer', '2', '--n-head', '4', '--n-embd', '64', '--seq-len', '32', '--eval-batches', '2', '--sample-tokens', '8']
+TINY = [*SHAPE, '--precision', 'fp32', '--no-compile']  # the equivalence tests compare runs to float32's rounding
 TIMING = ('tokens_per_sec', 'dt_ms', 'mfu')
 
 

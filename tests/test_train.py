@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_cmd, assert_one_line_error, PY, REPO, TINY, RESUME, make_shards, train_args, records
+from conftest import run_cmd, assert_one_line_error, PY, REPO, SHAPE, TINY, RESUME, make_shards, train_args, records
 from gpt2_nb.train import TrainConfig, train, read_log, load_checkpoint
 
 def compare(a, b, loss_tol=1e-5, norm_rel=1e-4):
@@ -159,6 +159,57 @@ def test_sample_cli(short_run):
     assert r1.stdout == r2.stdout and r1.stdout.startswith('The') and len(r1.stdout) > 4
     assert_one_line_error(run_cmd(PY, '-c', SAMPLE, '--ckpt', short_run/'nothing.pt'), 'no checkpoint')
     assert_one_line_error(run_cmd(PY, '-c', SAMPLE, '--ckpt', short_run, '--max-new-tokens', '0'), '--max-new-tokens')
+
+
+# --- settings chosen by what the hardware has -----------------------------------------------------------------------
+
+def auto_args(data, out, *extra):
+    "A tiny CPU run with no precision, compile or loss flags: the hardware decides."
+    return ['-m', 'gpt2_nb.train', '--data', data, '--out', out, '--device', 'cpu', *SHAPE, '--batch-size', '2',
+            '--eval-batches', '1', '--sample-tokens', '4', '--log-every', '1', *extra]
+
+def test_auto_settings_printed_and_recorded(data, tmp_path):
+    "One line at the start says what was chosen and why; config.json records it; the run uses it."
+    from gpt2_nb.precision import choose_settings, settings_line
+    r = run_cmd(PY, *auto_args(data, tmp_path, '--max-steps', '3'), check=True)
+    lines = [l for l in r.stdout.splitlines() if l.startswith('settings: ')]
+    want = choose_settings('cpu', steps=3)
+    assert lines == [settings_line(want)], r.stdout
+    cfg = json.loads((tmp_path/'config.json').read_text())
+    s = cfg['settings']
+    assert (s['precision'], s['compile'], s['loss']) == (want['precision'], False, 'chunked')  # 3 steps: too few to compile
+    assert s['why']['precision'].startswith('auto: ') and 'do not repay' in s['why']['compile']
+    assert (cfg['train']['precision'], cfg['sources']['precision'], cfg['sources']['compile']) == (want['precision'], 'auto', 'auto')
+    assert f"cpu, {want['precision']}, flash attention" in r.stdout  # the setup line shows the precision it trains in
+
+def test_flags_win_over_auto(data, tmp_path):
+    "Explicit --precision, --loss and --no-compile are kept as given."
+    run_cmd(PY, *auto_args(data, tmp_path, '--max-steps', '2', '--precision', 'tf32', '--loss', 'plain', '--no-compile'), check=True)
+    s = json.loads((tmp_path/'config.json').read_text())['settings']
+    assert (s['precision'], s['compile'], s['loss']) == ('tf32', False, 'plain')
+    assert set(s['why'].values()) == {'given'}
+    assert_one_line_error(run_cmd(PY, *auto_args(data, tmp_path/'x', '--loss', 'fused')), 'invalid choice')
+
+def test_dry_run_shows_auto_choices(data, tmp_path):
+    "--dry-run plans with the same choices a run would make (a 500-step run on this machine), and says they are auto."
+    from gpt2_nb.precision import choose_settings, settings_line
+    r = run_cmd(PY, *auto_args(data, tmp_path/'x', '--max-steps', '500', '--dry-run'), check=True)
+    plan = dict(l.split(': ', 1) for l in r.stdout.splitlines() if ': ' in l)
+    want = choose_settings('cpu', steps=500)
+    assert (plan['precision'], plan['compile'], plan['loss']) == (f"{want['precision']} (auto)", f"{want['compile']} (auto)", 'chunked (auto)')
+    assert plan['settings'] == settings_line(want).removeprefix('settings: ')
+    assert not (tmp_path/'x').exists()
+
+def test_auto_precision_trains_like_fp32(data, tmp_path):
+    "Whatever precision auto picks here, its first losses agree with fp32's within the precision lesson's tolerance."
+    from gpt2_nb.precision import choose_settings, TOLERANCES
+    p = choose_settings('cpu')['precision']
+    run_cmd(PY, *auto_args(data, tmp_path/'auto', '--max-steps', '4'), check=True)
+    run_cmd(PY, *auto_args(data, tmp_path/'fp32', '--max-steps', '4', '--precision', 'fp32'), check=True)
+    a, b = records(tmp_path/'auto'), records(tmp_path/'fp32')
+    rel = max(abs(x['loss'] - y['loss']) / y['loss'] for x, y in zip(a, b))
+    print(f"auto = {p}: max relative loss difference from fp32 over 4 steps {rel:.1e} (tolerance {TOLERANCES[p]})")
+    assert len(a) == 4 and rel <= TOLERANCES[p]
 
 
 # --- slow: the main job and a compiled run --------------------------------------------------------------------------
