@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The GPU path of the training lesson: times short GPT-2 124M runs (T=1024, B=16) on one GPU for
-# fp32/tf32/bf16 x flash/naive x torch.compile on/off, then two full 524,288-token steps of the real training loop
-# (--preset gpt2 --precision bf16 --compile), and writes bench/results/gpu_<date>.json (tokens/s, MFU, peak memory,
-# device, date). Runs with the machine's own python3 and torch (no fastcore, datasets or network); at most 6 minutes.
+# The GPU path of the course: times short GPT-2 124M runs (T=1024, B=16) on one GPU — first the lecture's ladder
+# (fp32 -> + TF32 -> + bf16 -> + compile -> + flash -> + vocab 50304 -> + fused AdamW), then
+# fp32/tf32/bf16 x flash/naive x torch.compile on/off, and two full 524,288-token steps of the real training loop
+# (--preset gpt2 --precision bf16 --compile) — and writes bench/results/gpu_<date>.json (tokens/s, MFU, peak memory,
+# device, date), which the lessons show. Runs with the machine's own python3 and torch (no fastcore, datasets or
+# network); under 10 minutes.
 #
 #   bash bench/gpu.sh              # on the GPU machine, from anywhere in the repository
 #   bash bench/gpu.sh --smoke      # tiny sizes on the CPU: checks the script end to end in about a minute
@@ -14,6 +16,6 @@ export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 PY="${PYTHON:-python3}"
 "$PY" -c "import torch; print('torch', torch.__version__, '| cuda', torch.cuda.is_available())"
 status=0
-timeout 350 "$PY" bench/gpu_bench.py --budget-s 290 "$@" || status=$?
+timeout 570 "$PY" bench/gpu_bench.py --budget-s 480 "$@" || status=$?
 if [ -n "${OUT:-}" ] && [ -d "${OUT}" ]; then cp bench/results/*_"$(date +%F)".json "$OUT"/ 2>/dev/null || true; fi
 exit $status

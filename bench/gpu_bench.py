@@ -1,5 +1,9 @@
-"""Time short GPT-2 124M training steps (T=1024) on one GPU for fp32/tf32/bf16 x flash/naive x compile on/off.
+"""Time short GPT-2 124M training steps (T=1024) on one GPU: the lecture's ladder, then fp32/tf32/bf16 x flash/naive x compile.
 
+First the ladder of build-nanogpt's lecture, each rung adding one change to the one before (`ladder` in the JSON):
+fp32 (naive attention, vocabulary 50257, AdamW without the fused kernel) -> + TF32 -> + bf16 autocast -> + torch.compile
+-> + flash attention -> + vocabulary padded to 50304 -> + fused AdamW, with each rung's speed-up over the first.
+Then the precision and attention experiments: every combination of precision, attention and compile (`results`).
 Each configuration builds the model, runs a few warm-up steps (the first one compiles) and times `--steps` optimizer
 steps of one micro-batch each, through the training lesson's own `train_step`. Tokens are
 random ids (the speed of a step does not depend on them). Results — tokens/s, ms/step, MFU, peak memory, compile time —
@@ -20,7 +24,22 @@ from gpt2_nb.model import GPT, GPTConfig, configure_optimizers, mfu, flops_per_t
 from gpt2_nb.precision import get_device, set_precision
 from gpt2_nb.train import train_step, train, TrainConfig, read_log
 
-# The headline configuration first, then the cheap eager ones, then the other compiled ones (each compile costs ~a minute).
+# The lecture's ladder: each rung adds one change to the rung before (build-nanogpt's order).
+BASE = dict(precision='fp32', attention='naive', compiled=False, vocab_multiple=1, fused=False)
+LADDER = [('fp32', {}), ('+ TF32', dict(precision='tf32')), ('+ bf16 autocast', dict(precision='bf16')),
+          ('+ torch.compile', dict(compiled=True)), ('+ flash attention', dict(attention='flash')),
+          ('+ vocab 50304', dict(vocab_multiple=64)), ('+ fused AdamW', dict(fused=True))]
+
+def ladder_configs():
+    "(rung name, the full configuration of that rung): the changes accumulate."
+    cfg, out = dict(BASE), []
+    for name, change in LADDER:
+        cfg = {**cfg, **change}
+        out.append((name, dict(cfg)))
+    return out
+
+# The precision and attention experiments: the headline configuration first, then the cheap eager ones, then the other
+# compiled ones (each compile costs ~a minute).
 ORDER = [('bf16', 'flash', True), ('bf16', 'flash', False), ('tf32', 'flash', False), ('fp32', 'flash', False),
          ('bf16', 'naive', False), ('tf32', 'naive', False), ('fp32', 'naive', False), ('tf32', 'flash', True),
          ('bf16', 'naive', True), ('fp32', 'flash', True), ('tf32', 'naive', True), ('fp32', 'naive', True)]
@@ -53,14 +72,14 @@ def free(device):
     if device.type == 'cuda': torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
 
 
-def time_config(precision, attention, compiled, device, model_kw, batch_size, seq_len, warmup, steps):
+def time_config(precision, attention, compiled, device, model_kw, batch_size, seq_len, warmup, steps, vocab_multiple=64, fused=None):
     "Build, warm up and time one configuration; return its measurements."
     free(device)
     torch.manual_seed(0)
-    mc = GPTConfig.from_preset(model_kw.get('preset', 'gpt2'), block_size=seq_len, attention=attention,
+    mc = GPTConfig.from_preset(model_kw.get('preset', 'gpt2'), block_size=seq_len, attention=attention, vocab_multiple=vocab_multiple,
                                **{k: v for k, v in model_kw.items() if k != 'preset'})
     with torch.device(device): raw = GPT(mc)  # initialise on the device: much faster than on the CPU for 124M
-    opt = configure_optimizers(raw, weight_decay=0.1, lr=6e-4, device_type=device.type)
+    opt = configure_optimizers(raw, weight_decay=0.1, lr=6e-4, device_type=device.type, fused=fused)
     autocast = set_precision(precision, device)
     model = torch.compile(raw) if compiled else raw
     batches = RandomBatches(batch_size, seq_len)
@@ -75,7 +94,8 @@ def time_config(precision, attention, compiled, device, model_kw, batch_size, se
     sync(device); dt = (time.perf_counter() - t0) / steps
     tps = batch_size * seq_len / dt
     name = torch.cuda.get_device_name(device) if device.type == 'cuda' else device.type
-    res = dict(precision=precision, attention=attention, compile=compiled, tokens_per_sec=round(tps, 1), ms_per_step=round(dt * 1e3, 2),
+    res = dict(precision=precision, attention=attention, compile=compiled, vocab=mc.padded_vocab_size, fused_adamw=opt.defaults['fused'],
+               tokens_per_sec=round(tps, 1), ms_per_step=round(dt * 1e3, 2),
                mfu=mfu(tps, mc, name, precision, seq_len), warmup_s=round(warm_s, 1), loss=round(loss, 4),
                peak_mem_gib=round(torch.cuda.max_memory_allocated(device) / 2**30, 2) if device.type == 'cuda' else None)
     del model, raw, opt
@@ -115,7 +135,8 @@ def main(argv=None):
     p.add_argument('--seq-len', type=int, default=1024)
     p.add_argument('--warmup', type=int, default=3, help='untimed steps first (the first compiles)')
     p.add_argument('--steps', type=int, default=10, help='timed steps')
-    p.add_argument('--budget-s', type=float, default=300, help='skip configurations that would end after this many seconds')
+    p.add_argument('--budget-s', type=float, default=480, help='skip configurations that would end after this many seconds')
+    p.add_argument('--no-ladder', action='store_true', help="skip the lecture's ladder")
     p.add_argument('--compile-cost-s', type=float, default=75, help='budget to assume for a compiled configuration')
     p.add_argument('--no-cli-check', action='store_true', help='skip the run of the real training loop')
     p.add_argument('--extra-batch-sizes', default='32', help='if time is left: the headline configuration at these micro-batch sizes too')
@@ -137,7 +158,7 @@ def main(argv=None):
                   model=dict(preset=model_kw['preset'], n_layer=mc.n_layer, n_head=mc.n_head, n_embd=mc.n_embd, vocab_size=mc.vocab_size,
                              params=_params(mc), flops_per_token=flops_per_token(mc, a.seq_len)),
                   batch_size=a.batch_size, seq_len=a.seq_len, tokens_per_step=a.batch_size * a.seq_len, warmup_steps=a.warmup,
-                  timed_steps=a.steps, results=[], cli_check=None)
+                  timed_steps=a.steps, ladder=[], results=[], cli_check=None)
 
     def write():
         report['wall_s'] = round(time.time() - t_start, 1)
@@ -159,6 +180,29 @@ def main(argv=None):
 
     print(f"{name} | torch {torch.__version__} | B={a.batch_size} T={a.seq_len} | writing {out}", flush=True)
     eager_cost = None
+    for rung, c in ([] if a.no_ladder else ladder_configs()):
+        elapsed = time.time() - t_start
+        compiled = c['compiled'] and not (a.smoke and rung != '+ torch.compile')  # smoke: compile once, on the CPU that takes a minute
+        row = dict(step=rung, **{k: v for k, v in c.items() if k != 'compiled'}, compile=compiled)
+        if not a.smoke and elapsed + (a.compile_cost_s if compiled else (eager_cost or 30)) > a.budget_s:
+            report['ladder'].append(dict(row, skipped=f"time budget ({elapsed:.0f} s used)")); write(); continue
+        t0 = time.time()
+        try:
+            r = time_config(c['precision'], c['attention'], compiled, device, model_kw, a.batch_size, a.seq_len, a.warmup, a.steps,
+                            vocab_multiple=c['vocab_multiple'], fused=c['fused'])
+        except torch.cuda.OutOfMemoryError: r = dict(error='out of memory')
+        except Exception as e: r = dict(error=f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}")
+        row.update(r, step=rung, config_s=round(time.time() - t0, 1))
+        if not compiled and 'error' not in r: eager_cost = max(eager_cost or 0, row['config_s'])
+        first = next((x for x in report['ladder'] if 'tokens_per_sec' in x), None)
+        if first is not None and 'tokens_per_sec' in row: row['speedup'] = round(row['tokens_per_sec'] / first['tokens_per_sec'], 2)
+        elif 'tokens_per_sec' in row: row['speedup'] = 1.0
+        report['ladder'].append(row); write()
+        if 'error' in row: print(f"{rung:18} error: {row['error']}", flush=True)
+        else:
+            m = f"{row['mfu']:.1%}" if row.get('mfu') is not None else '-'
+            print(f"{rung:18} {row['tokens_per_sec']:>12,.0f} tok/s {row['ms_per_step']:>9.1f} ms/step  MFU {m:>6}  "
+                  f"peak {row['peak_mem_gib']} GiB  x{row['speedup']}", flush=True)
     for i, (precision, attention, compiled) in enumerate(ORDER):
         if i == 1: run_cli_check()  # right after the headline configuration, whose compiled graphs it reuses from the cache
         elapsed = time.time() - t_start

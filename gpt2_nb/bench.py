@@ -13,7 +13,7 @@ from .core import GPT2NBError, seed_everything
 from .attention import naive_attention, flash_attention
 from .loader import TokenLoader
 from .model import GPT, GPTConfig, configure_optimizers
-from .precision import set_precision
+from .precision import set_precision, hardware
 
 # %% auto #0
 __all__ = ['MiB', 'device_info', 'stamp', 'synchronize', 'time_fn', 'time_interleaved', 'peak_memory', 'peak_rss', 'tensor_error',
@@ -239,10 +239,8 @@ def short_train(config,          # a GPTConfig
 MiB = 2**20
 
 def available_precisions(device='cpu') -> tuple:
-    "The precisions that compute differently on `device`: TF32 only on NVIDIA GPUs of compute capability 8.0 (Ampere) or later."
-    device = torch.device(device)
-    if device.type == 'cuda' and torch.cuda.get_device_capability(device) >= (8, 0): return ('fp32', 'tf32', 'bf16')
-    return ('fp32', 'bf16')
+    "The precisions that compute differently on `device`: tf32 only where fp32 products have a faster mode (TF32 tensor cores; bf16 units on a CPU)."
+    return ('fp32', 'tf32', 'bf16') if hardware(device)['fast_fp32'] else ('fp32', 'bf16')
 
 def random_batch(config, batch_size:int, seq_len:int, device='cpu', seed:int=0):
     "A batch (x, y) of random token ids — enough for timing, memory and numeric error, which do not depend on the text."
@@ -379,9 +377,9 @@ def results_dir() -> Path:
 
 def load_gpu_results(path=None, # a folder of result JSON files (default: results_dir())
                     ) -> list|None:
-    "Every JSON file in `bench/results/`, parsed and sorted by date; None when there are none."
+    "Every GPU result file in `bench/results/` (gpu_*.json, experiments_*.json), parsed and sorted by date; None when there are none."
     d = Path(path) if path is not None else results_dir()
-    files = sorted(d.glob('*.json')) if d.is_dir() else []
+    files = sorted([*d.glob('gpu_*.json'), *d.glob('experiments_*.json')]) if d.is_dir() else []
     out = []
     for f in files:
         try: r = json.loads(f.read_text())
@@ -401,16 +399,18 @@ def _gpu_bench_rows(r:dict, kind:str) -> list:
         return [dict(x, speedup_vs_fp32=x['tokens_per_sec']/fp32[x['compile']] if x['compile'] in fp32 else None)
                 for x in ok if x['attention'] == 'flash']
     if kind == 'attention': return sorted(ok, key=lambda x: (x['precision'], x['compile'], x['attention']))
+    if kind == 'ladder': return [x for x in r.get('ladder') or [] if isinstance(x, dict) and 'tokens_per_sec' in x]
     if kind == 'accumulation':
         cli = r.get('cli_check') or {}
         return [dict(run=cli.get('args', ''), **s) for s in cli.get('steps') or []]
     return []
 
-_GPU_COLS = dict(precision=['precision', 'compile', 'tokens_per_sec', 'ms_per_step', 'mfu', 'peak_mem_gib', 'speedup_vs_fp32'],
+_GPU_COLS = dict(ladder=['step', 'tokens_per_sec', 'ms_per_step', 'mfu', 'peak_mem_gib', 'speedup'],
+                 precision=['precision', 'compile', 'tokens_per_sec', 'ms_per_step', 'mfu', 'peak_mem_gib', 'speedup_vs_fp32'],
                  attention=['precision', 'compile', 'attention', 'tokens_per_sec', 'ms_per_step', 'mfu', 'peak_mem_gib'],
                  accumulation=['run', 'step', 'loss', 'grad_norm', 'tokens_per_sec', 'dt_ms', 'mfu'])
 
-def gpu_report(kind:str, # the experiment: 'precision', 'attention' or 'accumulation'
+def gpu_report(kind:str, # the experiment: 'precision', 'attention', 'accumulation', or 'ladder' (the lecture's table)
                results=None, # parsed result files (default: load_gpu_results())
               ) -> MarkdownText:
     "The recorded GPU results for one experiment, each table under its device and date, or a line saying there are none."
