@@ -488,6 +488,8 @@ def _build(cfg:TrainConfig, mc:GPTConfig, device, rank:int, world_size:int, ckpt
         else: raw.load_state_dict(ckpt['model']); optimizer.load_state_dict(ckpt['optimizer'])
         step = ckpt['step']; set_rng_state(ckpt['ranks'][rank]['rng'])
     else: seed_everything(cfg.seed + rank)  # each rank its own stream (dropout); rank 0 the same as a single process
+    if cfg.compile and device.type == 'cpu':  # Inductor's CPU kernels may add with atomics (e.g. into the embedding's
+        torch.use_deterministic_algorithms(True, warn_only=True)  # gradient): ordered ones make a run repeat bit for bit
     compiled = torch.compile(raw) if cfg.compile else raw
     ddp = world_size > 1 and cfg.parallel == 'ddp'
     model = DDP(compiled, device_ids=[device.index] if device.type == 'cuda' else None) if ddp else compiled

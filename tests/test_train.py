@@ -212,6 +212,28 @@ def test_auto_precision_trains_like_fp32(data, tmp_path):
     assert len(a) == 4 and rel <= TOLERANCES[p]
 
 
+@pytest.fixture(scope='module')
+def sample_data(tmp_path_factory):
+    "The bundled sample, prepared: real text, whose many distinct tokens make racing additions show in the losses."
+    import contextlib, io
+    from gpt2_nb.data import prepare
+    out = tmp_path_factory.mktemp('sample')/'shards'
+    with contextlib.redirect_stdout(io.StringIO()): prepare(out=out)
+    return out
+
+def test_compiled_run_repeats_and_resumes_exactly(sample_data, tmp_path):
+    "Two compiled runs of the tiny preset log the same losses bit for bit, and so does one stopped at step 10 and resumed."
+    def args(out, *extra):
+        return ['-m', 'gpt2_nb.train', '--data', sample_data, '--out', out, '--device', 'cpu', '--max-steps', '20', '--compile',
+                '--eval-every', '10', '--eval-batches', '1', '--ckpt-every', '10', '--sample-tokens', '4', '--log-every', '1', *extra]
+    for name in ('a', 'b'): run_cmd(PY, *args(tmp_path/name), timeout=900, check=True)
+    run_cmd(PY, *args(tmp_path/'c', '--stop-at', '10'), timeout=900, check=True)
+    r = run_cmd(PY, *args(tmp_path/'c', '--resume'), timeout=900, check=True)
+    assert 'resuming' in r.stdout and 'compiled' in r.stdout
+    a, b, c = records(tmp_path/'a'), records(tmp_path/'b'), records(tmp_path/'c')
+    assert len(a) == 20 and a == b == c
+
+
 # --- slow: the main job and a compiled run --------------------------------------------------------------------------
 
 @pytest.mark.slow
