@@ -13,7 +13,7 @@ from .core import GPT2NBError, seed_everything
 from .attention import naive_attention, flash_attention
 from .loader import TokenLoader
 from .model import GPT, GPTConfig, configure_optimizers
-from .precision import set_precision, hardware
+from .precision import set_precision, hardware, cpu_name
 
 # %% auto #0
 __all__ = ['MiB', 'device_info', 'stamp', 'synchronize', 'time_fn', 'time_interleaved', 'peak_memory', 'peak_rss', 'tensor_error',
@@ -22,20 +22,13 @@ __all__ = ['MiB', 'device_info', 'stamp', 'synchronize', 'time_fn', 'time_interl
            'accumulation_sweep', 'full_sizes', 'sized_config', 'results_dir', 'load_gpu_results', 'gpu_report']
 
 # %% ../nbs/09_bench.ipynb #d752f49c
-def _cpu_name() -> str:
-    "The CPU's model name from /proc/cpuinfo (Linux), else what `platform` knows."
-    with contextlib.suppress(OSError):
-        for line in open('/proc/cpuinfo'):
-            if line.startswith('model name'): return line.split(':', 1)[1].strip()
-    return platform.processor() or platform.machine()
-
 def device_info(device='cpu', # the torch.device (or its name) the measurement runs on
                ) -> dict:
     "The device's name, the PyTorch version and today's date, to record with every measurement."
     device = torch.device(device)
     if device.type == 'cuda': name = torch.cuda.get_device_name(device)
     elif device.type == 'mps': name = f"Apple MPS ({platform.machine()})"
-    else: name = f"{_cpu_name()}, {torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}"
+    else: name = f"{cpu_name()}, {torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}"
     return dict(device=name, device_type=device.type, torch=torch.__version__, date=datetime.date.today().isoformat())
 
 def stamp(device='cpu') -> str:

@@ -13,7 +13,7 @@ from .model import _torch_version
 
 # %% auto #0
 __all__ = ['DEVICES', 'PRECISIONS', 'LOSSES', 'COMPILE_MIN_STEPS', 'TOLERANCES', 'get_device', 'set_precision', 'cpu_flags',
-           'hardware', 'choose_settings', 'settings_line', 'keep_freed_memory']
+           'cpu_name', 'hardware', 'choose_settings', 'settings_line', 'keep_freed_memory']
 
 # %% ../nbs/07_precision.ipynb #5a513f65
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
@@ -65,11 +65,12 @@ def cpu_flags() -> set:
                   amx_bf16='_is_amx_tile_supported')  # macOS, Windows: what torch.cpu reports
     return {flag for flag, f in checks.items() if getattr(torch.cpu, f, lambda: False)()}
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    "The CPU's model name from /proc/cpuinfo (Linux), else what `platform` knows; trademark signs dropped."
+    name = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
-        for line in open('/proc/cpuinfo'):
-            if line.startswith('model name'): return line.split(':', 1)[1].strip()
-    return platform.processor() or platform.machine()
+        name = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), name)
+    return ' '.join(name.replace('(R)', '').replace('(TM)', '').replace('(tm)', '').split())
 
 def _has_triton() -> bool:
     try: from torch.utils._triton import has_triton
@@ -105,7 +106,7 @@ def hardware(device, # a torch.device or its name
     cap, off = os.environ.get('ONEDNN_MAX_CPU_ISA', '').upper(), None
     if units and cap and cap not in _ONEDNN_BF16:  # the bf16 units are there, but oneDNN was told not to use them
         units, off = [], f"{' and '.join(units)} bf16 units unused: ONEDNN_MAX_CPU_ISA={cap}"
-    return dict(device='cpu', name=_cpu_name(), bf16=bool(units), fast_fp32=bool(units), compiler=_has_cxx(), compiler_name='C++',
+    return dict(device='cpu', name=cpu_name(), bf16=bool(units), fast_fp32=bool(units), compiler=_has_cxx(), compiler_name='C++',
                 units=f"{' and '.join(units)} bf16 units" if units else off or f"{simd}, no bf16 units")
 
 # %% ../nbs/07_precision.ipynb #c6d8e35d
