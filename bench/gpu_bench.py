@@ -179,6 +179,22 @@ def main(argv=None):
         print('cli check:', json.dumps(report['cli_check'])[:600], flush=True)
 
     print(f"{name} | torch {torch.__version__} | B={a.batch_size} T={a.seq_len} | writing {out}", flush=True)
+
+    def measure(precision, attention, compiled, **kw):
+        "`time_config` with its failure recorded instead of raised: one broken configuration must not lose the others."
+        t0 = time.time()
+        try: r = time_config(precision, attention, compiled, device, model_kw, a.batch_size, a.seq_len, a.warmup, a.steps, **kw)
+        except torch.cuda.OutOfMemoryError: r = dict(precision=precision, attention=attention, compile=compiled, error='out of memory')
+        except Exception as e:
+            r = dict(precision=precision, attention=attention, compile=compiled, error=f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}")
+        r['config_s'] = round(time.time() - t0, 1)
+        return r
+
+    def show(tag, r, tail):
+        if 'error' in r: print(f"{tag} error: {r['error']}", flush=True); return
+        m = f"{r['mfu']:.1%}" if r.get('mfu') is not None else '-'
+        print(f"{tag} {r['tokens_per_sec']:>12,.0f} tok/s {r['ms_per_step']:>9.1f} ms/step  MFU {m:>6}  peak {r['peak_mem_gib']} GiB  {tail}", flush=True)
+
     eager_cost = None
     for rung, c in ([] if a.no_ladder else ladder_configs()):
         elapsed = time.time() - t_start
@@ -186,23 +202,13 @@ def main(argv=None):
         row = dict(step=rung, **{k: v for k, v in c.items() if k != 'compiled'}, compile=compiled)
         if not a.smoke and elapsed + (a.compile_cost_s if compiled else (eager_cost or 30)) > a.budget_s:
             report['ladder'].append(dict(row, skipped=f"time budget ({elapsed:.0f} s used)")); write(); continue
-        t0 = time.time()
-        try:
-            r = time_config(c['precision'], c['attention'], compiled, device, model_kw, a.batch_size, a.seq_len, a.warmup, a.steps,
-                            vocab_multiple=c['vocab_multiple'], fused=c['fused'])
-        except torch.cuda.OutOfMemoryError: r = dict(error='out of memory')
-        except Exception as e: r = dict(error=f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}")
-        row.update(r, step=rung, config_s=round(time.time() - t0, 1))
+        r = measure(c['precision'], c['attention'], compiled, vocab_multiple=c['vocab_multiple'], fused=c['fused'])
+        row.update(r, step=rung)
         if not compiled and 'error' not in r: eager_cost = max(eager_cost or 0, row['config_s'])
         first = next((x for x in report['ladder'] if 'tokens_per_sec' in x), None)
-        if first is not None and 'tokens_per_sec' in row: row['speedup'] = round(row['tokens_per_sec'] / first['tokens_per_sec'], 2)
-        elif 'tokens_per_sec' in row: row['speedup'] = 1.0
+        if 'tokens_per_sec' in row: row['speedup'] = round(row['tokens_per_sec'] / first['tokens_per_sec'], 2) if first else 1.0
         report['ladder'].append(row); write()
-        if 'error' in row: print(f"{rung:18} error: {row['error']}", flush=True)
-        else:
-            m = f"{row['mfu']:.1%}" if row.get('mfu') is not None else '-'
-            print(f"{rung:18} {row['tokens_per_sec']:>12,.0f} tok/s {row['ms_per_step']:>9.1f} ms/step  MFU {m:>6}  "
-                  f"peak {row['peak_mem_gib']} GiB  x{row['speedup']}", flush=True)
+        show(f"{rung:18}", row, f"x{row.get('speedup')}")
     for i, (precision, attention, compiled) in enumerate(ORDER):
         if i == 1: run_cli_check()  # right after the headline configuration, whose compiled graphs it reuses from the cache
         elapsed = time.time() - t_start
@@ -214,21 +220,10 @@ def main(argv=None):
         if not a.smoke and elapsed + guess > a.budget_s:
             report['results'].append(dict(precision=precision, attention=attention, compile=compiled, skipped=f"time budget ({elapsed:.0f} s used)"))
             print(f"{tag} skipped: {elapsed:.0f} s of {a.budget_s:.0f} used", flush=True); write(); continue
-        t0 = time.time()
-        try:
-            r = time_config(precision, attention, compiled, device, model_kw, a.batch_size, a.seq_len, a.warmup, a.steps)
-        except torch.cuda.OutOfMemoryError:
-            r = dict(precision=precision, attention=attention, compile=compiled, error='out of memory')
-        except Exception as e:  # record and go on: one broken configuration must not lose the others
-            r = dict(precision=precision, attention=attention, compile=compiled, error=f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}")
-        r['config_s'] = round(time.time() - t0, 1)
+        r = measure(precision, attention, compiled)
         if not compiled and 'error' not in r: eager_cost = max(eager_cost or 0, r['config_s'])
         report['results'].append(r); write()
-        if 'error' in r: print(f"{tag} error: {r['error']}", flush=True)
-        else:
-            m = f"{r['mfu']:.1%}" if r.get('mfu') is not None else '-'
-            print(f"{tag} {r['tokens_per_sec']:>12,.0f} tok/s {r['ms_per_step']:>9.1f} ms/step  MFU {m:>6}  "
-                  f"peak {r['peak_mem_gib']} GiB  warm-up {r['warmup_s']} s  loss {r['loss']}", flush=True)
+        show(tag, r, f"warm-up {r.get('warmup_s')} s  loss {r.get('loss')}")
     for bs in [int(b) for b in a.extra_batch_sizes.split(',') if b.strip()] if not a.smoke else []:
         if time.time() - t_start + a.compile_cost_s > a.budget_s: break
         try: r = time_config('bf16', 'flash', True, device, model_kw, bs, a.seq_len, a.warmup, a.steps)
