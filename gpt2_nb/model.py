@@ -352,6 +352,29 @@ def _compiled_chunks(x, w, targets, valid, n, vocab_size:int, chunk:int):
         dw = dw + (g.t() @ xs).float()                                # (Vp, C)
     return loss, torch.cat(dxs).to(x.dtype), dw
 
+def _eager_chunks(x, w, targets, valid, n, vocab_size:int, chunk:int):
+    "The chunk loop run eagerly: (loss sum, dx, dw), the logits turned into their gradient in place, chunk by chunk."
+    dt = w.dtype
+    loss = torch.zeros((), device=x.device)
+    dx, dw = torch.empty_like(x), torch.zeros(w.shape, device=x.device)  # dw accumulates in fp32
+    for s in range(0, x.size(0), chunk):
+        xs, vs = x[s:s + chunk].to(dt), valid[s:s + chunk]
+        t = targets[s:s + chunk].clamp(min=0).unsqueeze(1)            # (n, 1); ignored rows point at 0
+        logits = (xs @ w.t()).float()                                  # (n, Vp)
+        logits[:, vocab_size:] = float('-inf')                         # padding: probability 0
+        mx = logits.amax(1, keepdim=True)                              # (n, 1)
+        target_logit = logits.gather(1, t)                             # (n, 1)
+        probs = logits.sub_(mx).exp_()                                 # in place: (n, Vp) unnormalised
+        sumexp = probs.sum(1, keepdim=True)
+        loss += ((mx + sumexp.log() - target_logit).squeeze(1) * vs).sum()  # logsumexp - target logit
+        probs.div_(sumexp).scatter_add_(1, t, torch.full_like(target_logit, -1.0))  # softmax - one-hot
+        probs.mul_((vs / n).unsqueeze(1))                              # mean over counted rows, 0 for ignored
+        g = probs.to(dt)
+        dx[s:s + chunk] = g @ w                                        # (n, C)
+        if dt == torch.float32: dw.addmm_(g.t(), xs)                   # (Vp, C), no temporary
+        else: dw += g.t() @ xs
+    return loss, dx, dw
+
 class _LinearCrossEntropy(torch.autograd.Function):
     "Output layer + mean cross-entropy in chunks of rows; the gradients are made in the forward pass."
     @staticmethod
@@ -359,32 +382,11 @@ class _LinearCrossEntropy(torch.autograd.Function):
         dev = x.device.type
         dt = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else weight.dtype  # matmul dtype
         with torch.autocast(dev, enabled=False):
-            w = weight.to(dt)
             valid = targets != -100
             n = valid.sum().clamp(min=1)                                  # positions that count
-            if torch.compiler.is_compiling():                             # traced by torch.compile: the fused form below
-                loss, dx, dw = _compiled_chunks(x, w, targets, valid, n, vocab_size, chunk or 1024)
-                ctx.save_for_backward(dx, dw.to(weight.dtype))
-                return loss / n
-            chunk = chunk or 256
-            loss = torch.zeros((), device=x.device)
-            dx, dw = torch.empty_like(x), torch.zeros(weight.shape, device=x.device)  # dw accumulates in fp32
-            for s in range(0, x.size(0), chunk):
-                xs, vs = x[s:s + chunk].to(dt), valid[s:s + chunk]
-                t = targets[s:s + chunk].clamp(min=0).unsqueeze(1)        # (n, 1); ignored rows point at 0
-                logits = (xs @ w.t()).float()                              # (n, Vp)
-                logits[:, vocab_size:] = float('-inf')                     # padding: probability 0
-                mx = logits.amax(1, keepdim=True)                          # (n, 1)
-                target_logit = logits.gather(1, t)                         # (n, 1)
-                probs = logits.sub_(mx).exp_()                             # in place: (n, Vp) unnormalised
-                sumexp = probs.sum(1, keepdim=True)
-                loss += ((mx + sumexp.log() - target_logit).squeeze(1) * vs).sum()  # logsumexp - target logit
-                probs.div_(sumexp).scatter_add_(1, t, torch.full_like(target_logit, -1.0))  # softmax - one-hot
-                probs.mul_((vs / n).unsqueeze(1))                          # mean over counted rows, 0 for ignored
-                g = probs.to(dt)
-                dx[s:s + chunk] = g @ w                                    # (n, C)
-                if dt == torch.float32: dw.addmm_(g.t(), xs)               # (Vp, C), no temporary
-                else: dw += g.t() @ xs
+            compiling = torch.compiler.is_compiling()                     # traced by torch.compile: the fused form
+            chunks = _compiled_chunks if compiling else _eager_chunks
+            loss, dx, dw = chunks(x, weight.to(dt), targets, valid, n, vocab_size, chunk or (1024 if compiling else 256))
         ctx.save_for_backward(dx, dw.to(weight.dtype))
         return loss / n
 
