@@ -17,7 +17,7 @@ from .attention import ATTENTIONS, CausalSelfAttention
 from .core import GPT2NBError, add_method, atomic_write, quiet_hub
 
 # %% auto #0
-__all__ = ['PRESETS', 'PRETRAINED', 'GPTConfigError', 'GPTConfig', 'MLP', 'Block', 'GPT', 'config_from_hf', 'configure_optimizers', 'PEAK_FLOPS', 'linear_cross_entropy', 'flops_per_token', 'peak_flops', 'mfu']
+__all__ = ['PRESETS', 'PRETRAINED', 'GPTConfigError', 'GPTConfig', 'MLP', 'Block', 'GPT', 'config_from_hf', 'has_fused_adamw', 'configure_optimizers', 'PEAK_FLOPS', 'linear_cross_entropy', 'flops_per_token', 'peak_flops', 'mfu']
 
 # %% ../nbs/05_model.ipynb #eab21a6d
 class GPTConfigError(GPT2NBError, ValueError):
@@ -322,6 +322,10 @@ add_method(GPT, _generate)
 # %% ../nbs/05_model.ipynb #1d388851
 def _torch_version(): return tuple(int(v) for v in torch.__version__.split('+')[0].split('.')[:2])
 
+def has_fused_adamw(device_type:str) -> bool: # 'cuda', 'cpu' or 'mps'
+    "Does this PyTorch have a fused AdamW kernel (one pass over all parameters) for `device_type`?"
+    return device_type == 'cuda' or (device_type == 'cpu' and _torch_version() >= (2, 4))  # CPU kernel since 2.4
+
 def configure_optimizers(model:nn.Module, weight_decay:float, lr:float,
                          betas:tuple=(0.9, 0.95), eps:float=1e-8,
                          device_type:str='cpu', # 'cuda', 'cpu' or 'mps'
@@ -330,7 +334,7 @@ def configure_optimizers(model:nn.Module, weight_decay:float, lr:float,
     params = [p for p in model.parameters() if p.requires_grad]  # a tied tensor appears once
     groups = [{'params': [p for p in params if p.dim() >= 2], 'weight_decay': weight_decay},
               {'params': [p for p in params if p.dim() < 2], 'weight_decay': 0.0}]
-    if fused is None: fused = device_type == 'cuda' or (device_type == 'cpu' and _torch_version() >= (2, 4))  # CPU kernel since 2.4
+    if fused is None: fused = has_fused_adamw(device_type)
     return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, fused=fused)
 
 # %% ../nbs/06_model_speed.ipynb #4f735ac7

@@ -9,7 +9,7 @@ import contextlib, ctypes, functools, os, platform, shutil, sys
 import torch
 
 from .core import GPT2NBError
-from .model import _torch_version
+from .model import has_fused_adamw
 
 # %% auto #0
 __all__ = ['DEVICES', 'PRECISIONS', 'LOSSES', 'COMPILE_MIN_STEPS', 'TOLERANCES', 'get_device', 'set_precision', 'cpu_flags',
@@ -138,8 +138,7 @@ def choose_settings(device, # where the run trains
         why['loss'] = 'auto: CPU, the logits are never stored' if loss == 'chunked' else 'auto: GPU, fused kernels'
     elif loss in LOSSES: why['loss'] = 'given'
     else: raise GPT2NBError(f"unknown loss '{loss}': use auto, chunked or plain")
-    fused = hw['device'] == 'cuda' or (hw['device'] == 'cpu' and _torch_version() >= (2, 4))  # PyTorch's fused AdamW kernels
-    return dict(precision=precision, compile=compile, loss=loss, fused_adamw=fused,
+    return dict(precision=precision, compile=compile, loss=loss, fused_adamw=has_fused_adamw(hw['device']),
                 keep_freed_memory=hw['device'] == 'cpu' and _glibc(), hardware=hw['name'], why=why)
 
 def settings_line(s:dict # what choose_settings returns

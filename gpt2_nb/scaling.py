@@ -11,7 +11,7 @@ import torch
 
 from .core import GPT2NBError, atomic_write, in_test
 from .model import GPT, GPTConfig, PRESETS
-from .precision import PRECISIONS
+from .precision import PRECISIONS, LOSSES
 
 # %% auto #0
 __all__ = ['KiB', 'MiB', 'GiB', 'SHARDED', 'GPU_BUDGET_SHARE', 'CPU_BUDGET_SHARE', 'CPU_EXTRA', 'parse_size', 'fmt_size',
@@ -525,7 +525,7 @@ def choose_batch_size(cfg, # a resolved TrainConfig with batch_size 'auto'
     from gpt2_nb.train import RECIPES, model_config
     mc = model_config(dataclasses.replace(cfg, batch_size=1))
     total = cfg.total_batch or RECIPES[cfg.preset].get('batch_size', 4) * cfg.seq_len * world_size
-    chunked = cfg.loss == 'chunked' if cfg.loss in ('chunked', 'plain') else torch.device(device).type == 'cpu'  # what training uses
+    chunked = cfg.loss == 'chunked' if cfg.loss in LOSSES else torch.device(device).type == 'cpu'  # what training uses
     kw = dict(precision=cfg.precision, parallel=cfg.parallel, activation_checkpointing=cfg.activation_checkpointing,
               chunked_loss=chunked, attention=cfg.attention)
     if cfg.resume and (Path(cfg.out)/'config.json').is_file():  # a resumed run keeps its micro-batch (and its loader positions)
