@@ -322,7 +322,8 @@ add_method(GPT, _generate)
 # %% ../nbs/05_model.ipynb #1d388851
 def _torch_version(): return tuple(int(v) for v in torch.__version__.split('+')[0].split('.')[:2])
 
-def has_fused_adamw(device_type:str) -> bool: # 'cuda', 'cpu' or 'mps'
+def has_fused_adamw(device_type:str, # 'cuda', 'cpu' or 'mps'
+                   ) -> bool:
     "Does this PyTorch have a fused AdamW kernel (one pass over all parameters) for `device_type`?"
     return device_type == 'cuda' or (device_type == 'cpu' and _torch_version() >= (2, 4))  # CPU kernel since 2.4
 
