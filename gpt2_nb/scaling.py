@@ -151,12 +151,12 @@ def status_bytes(key):                             # VmRSS (now) or VmHWM (the p
         if line.startswith(key + ':'): return int(line.split()[1]) * 1024
 import torch, torch.distributed as dist
 from gpt2_nb.model import GPT, GPTConfig, configure_optimizers
-from gpt2_nb.train import forward_backward, clip_and_check, evaluate
+from gpt2_nb.train import forward_backward, clip_and_check, evaluate, init_distributed, end_distributed
 from gpt2_nb.precision import set_precision
 a = json.loads(sys.argv[1])
 torch.set_num_threads(a['threads'])
 rank, world = int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1))
-if world > 1: dist.init_process_group('gloo')
+if world > 1: init_distributed('cpu')
 config = GPTConfig(**a['config'])
 class RandomTokens:                                # a loader of random (x, y) batches, the same on every call sequence
     def __init__(self): self.g = torch.Generator().manual_seed(rank)
@@ -203,7 +203,7 @@ if a['tensors']:
             if s <= e.start_ns() <= t: peaks[k] = max(peaks[k], cur)
     out.update(peaks)
 if rank == 0: print(json.dumps(out))
-if world > 1: dist.destroy_process_group()
+end_distributed(world)
 '''
 
 def measure_memory(config:GPTConfig, batch_size:int, seq_len:int|None=None, precision:str='fp32', parallel:str='ddp',

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_train.ipynb #11dde426
 from __future__ import annotations
-import argparse, contextlib, dataclasses, json, math, os, random, shutil, signal, sys, time, warnings
+import argparse, contextlib, dataclasses, gc, importlib, json, math, os, random, shutil, signal, sys, time, warnings
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
@@ -24,9 +24,9 @@ __all__ = ['RECIPES', 'DEFAULTS', 'TOKENS_PER_PARAM', 'MAX_EPOCHS', 'CKPT_VERSIO
            'resolve_config', 'model_config', 'lr_at', 'grad_accum_steps', 'plan_run', 'forward_backward',
            'NonFiniteLoss', 'clip_and_check', 'fault_point', 'train_step', 'evaluate', 'sample_text', 'rng_state',
            'set_rng_state', 'save_checkpoint', 'load_checkpoint', 'read_log', 'append_log', 'write_log', 'plot_losses',
-           'write_samples', 'init_distributed', 'gather_ranks', 'any_rank', 'stop_requests', 'device_memory',
-           'step_memory', 'check_fits', 'dry_run_report', 'train', 'train_parser', 'train_cli', 'load_model',
-           'sample_parser', 'sample_cli']
+           'write_samples', 'init_distributed', 'gather_ranks', 'any_rank', 'end_distributed', 'stop_requests',
+           'device_memory', 'step_memory', 'check_fits', 'dry_run_report', 'train', 'train_parser', 'train_cli',
+           'load_model', 'sample_parser', 'sample_cli']
 
 # %% ../nbs/08_train.ipynb #61bf224e
 @dataclass
@@ -391,8 +391,19 @@ def init_distributed(device_name:str='auto'):
         torch.cuda.set_device(device)
     elif device.type != 'cpu':
         raise GPT2NBError(f"several processes need CUDA GPUs or the CPU, not '{device.type}': use --device cpu")
-    if not dist.is_initialized(): dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
+    if not dist.is_initialized():
+        _import_world_defaults()
+        dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
     return rank, local, world, device
+
+def _import_world_defaults():
+    "Import, before the process group exists, torch's modules whose functions default to `group=group.WORLD`."
+    # These defaults are evaluated on import. DDP and FSDP import the modules on first use, after init_process_group: the
+    # defaults then hold the group to the interpreter's end, destroy_process_group cannot free it, and gloo's threads
+    # outlive it, to abort the process in interpreter shutdown. Imported first, the defaults are None.
+    for m in ('torch.distributed.nn', 'torch.distributed._shard.sharded_tensor'):
+        try: importlib.import_module(m)
+        except ImportError: pass  # a torch without it has nothing to hold the group
 
 def gather_ranks(obj, world_size:int) -> list:
     "`obj` from every rank, in rank order (just `[obj]` in a single process)."
@@ -407,6 +418,19 @@ def any_rank(flag:bool, world_size:int, device) -> bool:
     t = torch.tensor(float(flag), device=device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+def end_distributed(world_size:int, ok:bool=True):
+    "Leave and free the process group; after a run that went well, every rank first waits at a barrier for the others."
+    if world_size == 1 or not dist.is_initialized(): return
+    # gloo's worker threads drop a finished collective's tensors just after the caller's wait returns; dropping a tensor
+    # Python made takes the GIL. A thread still at it when its process shuts the interpreter down aborts the process
+    # ('terminate called without an active exception'), as rank 1 did when it left while rank 0 saved. So: wait at a
+    # barrier (the GIL is free there, and the barrier holds no tensor), collect the reference cycles that may still hold
+    # a DDP model and through it the group, and destroy the group, which joins gloo's threads while Python is still whole.
+    # After an error some ranks may never come: no barrier then.
+    if ok: dist.barrier()
+    gc.collect()
+    dist.destroy_process_group()
 
 # %% ../nbs/08_train.ipynb #1d6683ae
 @contextlib.contextmanager
@@ -587,9 +611,12 @@ def train(cfg:TrainConfig, # the run's settings
     t_start = time.time()
     rank, local_rank, world, device = init_distributed(cfg.device or DEFAULTS['device'])
     say = say if rank == 0 else (lambda *a, **k: None)
-    try: return _train(cfg, rank, world, device, say, t_start)
-    finally:
-        if world > 1 and dist.is_initialized(): dist.destroy_process_group()
+    ok = False
+    try:
+        res = _train(cfg, rank, world, device, say, t_start)
+        ok = True
+        return res
+    finally: end_distributed(world, ok)
 
 def _train(cfg, rank, world, device, say, t_start):
     # everything a user can get wrong is checked before any file is written

@@ -204,6 +204,28 @@ def test_two_nodes_equal_one_process(data, one, ddp, tmp_path):
     print(f"\ntwo nodes (stopped at 5, resumed) vs one process: max |loss difference| {dl:.2e}")
 
 
+# --- leaving the process group: freed with its threads while Python is whole; the ranks leave together -------------
+
+LEAVE = """
+import os, sys
+from gpt2_nb.train import train, train_parser, TrainConfig
+train(TrainConfig(**vars(train_parser().parse_args(sys.argv[1:]))))
+names = sorted(open(f'/proc/self/task/{i}/comm').read().strip() for i in os.listdir('/proc/self/task'))
+with open(f"{os.environ['OUT']}/rank{os.environ['RANK']}.txt", 'w') as f: f.write(' '.join(names))  # (two prints can interleave)
+"""
+
+def test_leaving_frees_the_process_group(data, tmp_path):
+    """After a 2-process DDP run, `train` has freed the process group: no gloo thread is left to die in interpreter shutdown.
+    (DDP imports torch.distributed.nn, whose functions take `group.WORLD` as a default argument when imported: imported
+    after init_process_group, they kept the group, and 'pt_gloo_runloop' and 'gloo_tcp_loop' threads ran to the end, where
+    a rank that left straight after its last collective sometimes aborted: 'terminate called without an active exception'.)"""
+    script = tmp_path/'leave.py'; script.write_text(LEAVE)
+    args = train_args(data, tmp_path/'run', *RUN, '--batch-size', '2')[2:]  # without '-m gpt2_nb.train'
+    r = run_cmd(*TORCHRUN, script, *args, env={**ENV, 'OUT': str(tmp_path)}, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for rank in (0, 1): assert (tmp_path/f'rank{rank}.txt').read_text() == 'python'  # the threads left: the main one
+
+
 # --- the memory model's GPU script, on the CPU ------------------------------------------------------------------------
 
 def test_gpu_memory_script_smoke(tmp_path):
