@@ -180,10 +180,10 @@ def main(argv=None):
 
     print(f"{name} | torch {torch.__version__} | B={a.batch_size} T={a.seq_len} | writing {out}", flush=True)
 
-    def measure(precision, attention, compiled, **kw):
+    def measure(precision, attention, compiled, batch_size=None, **kw):
         "`time_config` with its failure recorded instead of raised: one broken configuration must not lose the others."
         t0 = time.time()
-        try: r = time_config(precision, attention, compiled, device, model_kw, a.batch_size, a.seq_len, a.warmup, a.steps, **kw)
+        try: r = time_config(precision, attention, compiled, device, model_kw, batch_size or a.batch_size, a.seq_len, a.warmup, a.steps, **kw)
         except torch.cuda.OutOfMemoryError: r = dict(precision=precision, attention=attention, compile=compiled, error='out of memory')
         except Exception as e:
             r = dict(precision=precision, attention=attention, compile=compiled, error=f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}")
@@ -226,8 +226,7 @@ def main(argv=None):
         show(tag, r, f"warm-up {r.get('warmup_s')} s  loss {r.get('loss')}")
     for bs in [int(b) for b in a.extra_batch_sizes.split(',') if b.strip()] if not a.smoke else []:
         if time.time() - t_start + a.compile_cost_s > a.budget_s: break
-        try: r = time_config('bf16', 'flash', True, device, model_kw, bs, a.seq_len, a.warmup, a.steps)
-        except torch.cuda.OutOfMemoryError: r = dict(precision='bf16', attention='flash', compile=True, error='out of memory')
+        r = measure('bf16', 'flash', True, batch_size=bs)
         r['batch_size'] = bs; report.setdefault('extra', []).append(r); write()
         print(f"bf16 flash compiled B={bs}: {r.get('tokens_per_sec', 0):,.0f} tok/s, MFU {r.get('mfu')}", flush=True)
     write()
