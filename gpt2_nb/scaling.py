@@ -155,8 +155,7 @@ from gpt2_nb.train import forward_backward, clip_and_check, evaluate, init_distr
 from gpt2_nb.precision import set_precision
 a = json.loads(sys.argv[1])
 torch.set_num_threads(a['threads'])
-rank, world = int(os.environ.get('RANK', 0)), int(os.environ.get('WORLD_SIZE', 1))
-if world > 1: init_distributed('cpu')
+rank, _, world, _ = init_distributed('cpu')         # the process group, when torchrun started several
 config = GPTConfig(**a['config'])
 class RandomTokens:                                # a loader of random (x, y) batches, the same on every call sequence
     def __init__(self): self.g = torch.Generator().manual_seed(rank)

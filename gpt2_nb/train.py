@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_train.ipynb #11dde426
 from __future__ import annotations
-import argparse, contextlib, dataclasses, gc, importlib, json, math, os, random, shutil, signal, sys, time, warnings
+import argparse, contextlib, dataclasses, importlib, json, math, os, random, shutil, signal, sys, time, warnings
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
@@ -425,11 +425,9 @@ def end_distributed(world_size:int, ok:bool=True):
     # gloo's worker threads drop a finished collective's tensors just after the caller's wait returns; dropping a tensor
     # Python made takes the GIL. A thread still at it when its process shuts the interpreter down aborts the process
     # ('terminate called without an active exception'), as rank 1 did when it left while rank 0 saved. So: wait at a
-    # barrier (the GIL is free there, and the barrier holds no tensor), collect the reference cycles that may still hold
-    # a DDP model and through it the group, and destroy the group, which joins gloo's threads while Python is still whole.
-    # After an error some ranks may never come: no barrier then.
+    # barrier (the GIL is free there, and the barrier holds no tensor), then destroy the group, which joins gloo's threads
+    # while Python is still whole (see _import_world_defaults). After an error some ranks may never come: no barrier then.
     if ok: dist.barrier()
-    gc.collect()
     dist.destroy_process_group()
 
 # %% ../nbs/08_train.ipynb #1d6683ae
