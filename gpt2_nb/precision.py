@@ -13,7 +13,7 @@ from .model import has_fused_adamw
 
 # %% auto #0
 __all__ = ['DEVICES', 'PRECISIONS', 'LOSSES', 'COMPILE_MIN_STEPS', 'TOLERANCES', 'get_device', 'set_precision', 'cpu_flags',
-           'cpu_name', 'hardware', 'choose_settings', 'settings_line', 'keep_freed_memory']
+           'cpu_name', 'fp32_matmuls_in_bf16', 'hardware', 'choose_settings', 'settings_line', 'keep_freed_memory']
 
 # %% ../nbs/07_precision.ipynb #5a513f65
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
@@ -84,8 +84,20 @@ def _has_cxx() -> bool:
     cxx = config.cpp.cxx
     return shutil.which((cxx[-1] if isinstance(cxx, (tuple, list)) else cxx) or 'g++') is not None
 
-_ONEDNN_BF16 = ('AVX512_CORE_BF16', 'AVX512_CORE_FP16', 'AVX512_CORE_AMX', 'AVX512_CORE_AMX_FP16', 'AVX10_1_512',
-                'AVX10_1_512_AMX', 'AVX10_1_512_AMX_FP16', 'ALL', 'DEFAULT')  # oneDNN ISA caps that keep its bf16 kernels
+_ONEDNN_AMX = ('AVX512_CORE_AMX', 'AVX512_CORE_AMX_FP16', 'AVX10_1_512_AMX', 'AVX10_1_512_AMX_FP16', 'ALL', 'DEFAULT')
+_ONEDNN_BF16 = ('AVX512_CORE_BF16', 'AVX512_CORE_FP16', 'AVX10_1_512', *_ONEDNN_AMX)  # oneDNN ISA caps that keep bf16 kernels
+
+@functools.cache
+def fp32_matmuls_in_bf16() -> bool:
+    "Measured once per process: does `'medium'` matmul precision round this CPU's float32 products to bfloat16 inputs?"
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(64, 64, generator=g), torch.randn(64, 64, generator=g)
+    old = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision('medium')
+    try: c = a @ b
+    finally: torch.set_float32_matmul_precision(old)
+    exact = a.double() @ b.double()
+    return ((c.double() - exact).norm() / exact.norm()).item() > 2**-14  # bf16 inputs: ~2e-3; float32: ~1e-7
 
 def hardware(device, # a torch.device or its name
             ) -> dict:
@@ -106,7 +118,8 @@ def hardware(device, # a torch.device or its name
     cap, off = os.environ.get('ONEDNN_MAX_CPU_ISA', '').upper(), None
     if units and cap and cap not in _ONEDNN_BF16:  # the bf16 units are there, but oneDNN was told not to use them
         units, off = [], f"{' and '.join(units)} bf16 units unused: ONEDNN_MAX_CPU_ISA={cap}"
-    return dict(device='cpu', name=cpu_name(), bf16=bool(units), fast_fp32=bool(units), compiler=_has_cxx(), compiler_name='C++',
+    elif 'AMX-BF16' in units and cap and cap not in _ONEDNN_AMX: units.remove('AMX-BF16')  # capped below the AMX kernels
+    return dict(device='cpu', name=cpu_name(), bf16=bool(units), fast_fp32=fp32_matmuls_in_bf16(), compiler=_has_cxx(), compiler_name='C++',
                 units=f"{' and '.join(units)} bf16 units" if units else off or f"{simd}, no bf16 units")
 
 # %% ../nbs/07_precision.ipynb #c6d8e35d
