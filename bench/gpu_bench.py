@@ -20,9 +20,13 @@ from pathlib import Path
 
 import torch
 
-from gpt2_nb.model import GPT, GPTConfig, configure_optimizers, mfu, flops_per_token
-from gpt2_nb.precision import get_device, set_precision
-from gpt2_nb.train import train_step, train, TrainConfig, read_log
+from gpt2_nb.model import GPT, GPTConfig, configure_optimizers
+from gpt2_nb.speed import mfu, flops_per_token
+from gpt2_nb.precision import get_device, set_precision, device_name
+from gpt2_nb.loop import TrainConfig, train_step
+from gpt2_nb.runs import read_log
+from gpt2_nb.bench import RandomTokens
+from gpt2_nb.train import train
 
 # The lecture's ladder: each rung adds one change to the rung before (build-nanogpt's order).
 BASE = dict(precision='fp32', attention='naive', compiled=False, vocab_multiple=1, fused=False)
@@ -43,18 +47,6 @@ def ladder_configs():
 ORDER = [('bf16', 'flash', True), ('bf16', 'flash', False), ('tf32', 'flash', False), ('fp32', 'flash', False),
          ('bf16', 'naive', False), ('tf32', 'naive', False), ('fp32', 'naive', False), ('tf32', 'flash', True),
          ('bf16', 'naive', True), ('fp32', 'flash', True), ('tf32', 'naive', True), ('fp32', 'naive', True)]
-
-
-class RandomBatches:
-    "A loader stand-in: `next_batch()` cycles through a few (x, y) int64 CPU batches of random token ids."
-    def __init__(self, batch_size, seq_len, vocab=50257, n=4, seed=0):
-        g = torch.Generator().manual_seed(seed)
-        rows = torch.randint(0, vocab, (n, batch_size, seq_len + 1), generator=g)
-        self.batches = [(r[:, :-1].contiguous(), r[:, 1:].contiguous()) for r in rows]
-        self.i = 0
-    def next_batch(self):
-        b = self.batches[self.i % len(self.batches)]; self.i += 1
-        return b
 
 
 def _params(mc):
@@ -82,7 +74,7 @@ def time_config(precision, attention, compiled, device, model_kw, batch_size, se
     opt = configure_optimizers(raw, weight_decay=0.1, lr=6e-4, device_type=device.type, fused=fused)
     autocast = set_precision(precision, device)
     model = torch.compile(raw) if compiled else raw
-    batches = RandomBatches(batch_size, seq_len)
+    batches = RandomTokens(50257, batch_size, seq_len)
 
     def step(): return train_step(model, opt, batches, 1, autocast, device, lr=6e-4, grad_clip=1.0, step=1)[0]
 
@@ -93,7 +85,7 @@ def time_config(precision, attention, compiled, device, model_kw, batch_size, se
     for _ in range(steps): loss = step()
     sync(device); dt = (time.perf_counter() - t0) / steps
     tps = batch_size * seq_len / dt
-    name = torch.cuda.get_device_name(device) if device.type == 'cuda' else device.type
+    name = device_name(device)
     res = dict(precision=precision, attention=attention, compile=compiled, vocab=mc.padded_vocab_size, fused_adamw=opt.defaults['fused'],
                tokens_per_sec=round(tps, 1), ms_per_step=round(dt * 1e3, 2),
                mfu=mfu(tps, mc, name, precision, seq_len), warmup_s=round(warm_s, 1), loss=round(loss, 4),
@@ -151,7 +143,7 @@ def main(argv=None):
     today = datetime.date.today().isoformat()
     out = Path(a.out or (Path(tempfile.gettempdir())/f'gpt2nb_gpu_smoke_{today}.json' if a.smoke else f'bench/results/gpu_{today}.json'))
     out.parent.mkdir(parents=True, exist_ok=True)
-    name = torch.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor() or platform.machine()
+    name = device_name(device)
     mc = GPTConfig.from_preset(model_kw['preset'], block_size=a.seq_len, **{k: v for k, v in model_kw.items() if k != 'preset'})
     report = dict(date=today, device=name, device_type=device.type, torch=torch.__version__,
                   cuda=torch.version.cuda, python=platform.python_version(), smoke=a.smoke,

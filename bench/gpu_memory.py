@@ -1,9 +1,9 @@
-"""Check the scaling lesson's memory model on a GPU: estimated against measured peak memory of training steps.
+"""Check the memory lesson's memory model on a GPU: estimated against measured peak memory of training steps.
 
 For each configuration (GPT-2 124M at T=1024 by default: bf16 and fp32, flash and naive attention, with and without
 activation checkpointing, two micro-batch sizes) it builds the model, runs three training steps of the training lesson's
 own `forward_backward` + `clip_and_check` + AdamW on random tokens, and an evaluation, and records
-`torch.cuda.max_memory_allocated` over the third step and over the evaluation next to `gpt2_nb.scaling.estimate_memory`.
+`torch.cuda.max_memory_allocated` over the third step and over the evaluation next to `gpt2_nb.memory.estimate_memory`.
 Results go to bench/results/gpu_memory_<date>.json, rewritten after every configuration, so a timeout keeps what was measured.
 
     PYTHONPATH=. python3 bench/gpu_memory.py            # on the GPU machine (a few minutes)
@@ -17,23 +17,14 @@ from pathlib import Path
 import torch
 
 from gpt2_nb.model import GPT, GPTConfig, configure_optimizers
-from gpt2_nb.precision import get_device, set_precision
-from gpt2_nb.scaling import estimate_memory, measure_memory, MiB
-from gpt2_nb.train import forward_backward, clip_and_check, evaluate
+from gpt2_nb.precision import get_device, set_precision, device_name
+from gpt2_nb.memory import estimate_memory, measure_memory, MiB
+from gpt2_nb.loop import forward_backward, clip_and_check, evaluate
+from gpt2_nb.bench import RandomTokens
 
 # (precision, attention, activation checkpointing, micro-batch)
 CONFIGS = [('bf16', 'flash', False, 8), ('bf16', 'flash', False, 16), ('bf16', 'flash', True, 16), ('fp32', 'flash', False, 8),
            ('bf16', 'naive', False, 4), ('tf32', 'flash', True, 8)]
-
-
-class RandomBatches:
-    "A loader stand-in: `next_batch()` gives random (x, y) int64 CPU batches of token ids."
-    def __init__(self, batch_size, seq_len, vocab=50257, seed=0):
-        self.g, self.shape, self.vocab = torch.Generator().manual_seed(seed), (batch_size, seq_len + 1), vocab
-    def next_batch(self):
-        r = torch.randint(0, self.vocab, self.shape, generator=self.g)
-        return r[:, :-1], r[:, 1:]
-    def reset(self): self.g.manual_seed(0)
 
 
 def measure_cuda(mc, batch_size, seq_len, precision, activation_checkpointing, device, steps=3):
@@ -43,12 +34,12 @@ def measure_cuda(mc, batch_size, seq_len, precision, activation_checkpointing, d
     with torch.device(device): model = GPT(mc)
     model.activation_checkpointing = activation_checkpointing
     opt = configure_optimizers(model, weight_decay=0.1, lr=6e-4, device_type='cuda')
-    autocast, loader = set_precision(precision, device), RandomBatches(batch_size, seq_len)
+    autocast, loader = set_precision(precision, device), RandomTokens(mc.vocab_size, batch_size, seq_len)
     t0 = time.perf_counter()
     for i in range(steps):
         if i == steps - 1: torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(device)
         opt.zero_grad(set_to_none=True)
-        loss = forward_backward(model, loader, 1, autocast, device, chunked_loss=False).item()
+        loss = forward_backward(model, loader, 1, autocast, device).item()
         clip_and_check(model, loss, 1.0, i + 1)
         opt.step()
     torch.cuda.synchronize(); step = torch.cuda.max_memory_allocated(device)
@@ -77,7 +68,7 @@ def main(argv=None):
     if a.smoke: preset, T, sizes, configs = 'tiny', 64, dict(n_layer=2), [('fp32', 'flash', False, 2), ('bf16', 'naive', True, 2)]
     out = Path(a.out or (Path(tempfile.gettempdir())/f'gpt2nb_gpu_memory_smoke_{today}.json' if a.smoke else f'bench/results/gpu_memory_{today}.json'))
     out.parent.mkdir(parents=True, exist_ok=True)
-    name = torch.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor() or platform.machine()
+    name = device_name(device)
     report = dict(date=today, device=name, device_type=device.type, torch=torch.__version__, preset=preset, seq_len=T,
                   measured_with='torch.cuda.max_memory_allocated' if device.type == 'cuda' else 'profiler (CPU tensors)', results=[])
     def write():

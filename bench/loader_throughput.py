@@ -15,11 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 
 from gpt2_nb.core import ArgumentParser
 from gpt2_nb.loader import TokenLoader
+from gpt2_nb.model import GPT, GPTConfig
+from gpt2_nb.precision import cpu_name
+
+SMALL = dict(vocab_size=50304, block_size=1024, n_layer=2, n_head=2, n_embd=128)  # the model of the training-speed column
 
 SHAPES = ((16, 1024), (8, 256))
 H100_124M_TOKS = 0.5 * 989e12 / (6 * 124e6 + 12 * 12 * 1024 * 768)  # 50% MFU, bf16 dense peak, GPT-2 124M at T=1024
@@ -51,46 +53,15 @@ def time_loader(loader, seconds, chunks=10):
     return best, best * loader.batch_size * loader.seq_len
 
 
-class Block(nn.Module):
-    def __init__(self, d, nh):
-        super().__init__()
-        self.nh, self.ln1, self.ln2 = nh, nn.LayerNorm(d), nn.LayerNorm(d)
-        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
-        self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(approximate='tanh'), nn.Linear(4 * d, d))
-
-    def forward(self, x):
-        B, T, C = x.shape
-        q, k, v = self.qkv(self.ln1(x)).split(C, dim=2)
-        q, k, v = (t.view(B, T, self.nh, C // self.nh).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
-        a = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, T, C)
-        x = x + self.proj(a)
-        return x + self.mlp(self.ln2(x))
-
-
-class TinyGPT(nn.Module):
-    "A small GPT-2-shaped model (tied embeddings, pre-norm blocks), only to time a training step."
-    def __init__(self, vocab=50304, block=1024, n_layer=2, n_head=2, n_embd=128):
-        super().__init__()
-        self.wte, self.wpe = nn.Embedding(vocab, n_embd), nn.Embedding(block, n_embd)
-        self.h = nn.ModuleList(Block(n_embd, n_head) for _ in range(n_layer))
-        self.ln_f = nn.LayerNorm(n_embd)
-
-    def forward(self, idx, targets):
-        x = self.wte(idx) + self.wpe(torch.arange(idx.shape[1]))
-        for b in self.h: x = b(x)
-        logits = self.ln_f(x) @ self.wte.weight.T  # (B, T, vocab)
-        return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
-
-
 def time_training(loader, steps, **model_kw):
-    "Tokens/s of fp32 forward + backward + AdamW steps of `TinyGPT` on the loader's batches: the fastest of `steps` steps."
+    "Tokens/s of fp32 forward + backward + AdamW steps of a small GPT on the loader's batches: the fastest of `steps` steps."
     torch.manual_seed(0)
-    model = TinyGPT(**model_kw)
+    model = GPT(GPTConfig(**{**SMALL, **model_kw}))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     def step():
         t0 = time.perf_counter()
         x, y = loader.next_batch()
-        loss = model(x, y)
+        _, loss = model(x, y)
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
         return time.perf_counter() - t0
     step(); step()  # warm-up: allocator and AdamW state
@@ -104,7 +75,7 @@ def main():
     p.add_argument('--train-steps', type=int, default=5, help='timed training steps per shape (the fastest counts)')
     a = p.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
-    cpu = platform.processor() or platform.machine()
+    cpu = cpu_name()
     print(f"loader throughput, {date.today()}, {os.cpu_count()} CPUs ({cpu}), torch {torch.__version__}, numpy {np.__version__}, "
           f"load average {os.getloadavg()[0]:.1f} at start")
     with tempfile.TemporaryDirectory() as d:
@@ -114,7 +85,7 @@ def main():
         TokenLoader(d, 'train', 16, 1024)
         print(f"{a.tokens:,} train tokens in 10 shards; opening and checking them: {1e3 * (time.perf_counter() - t0):.1f} ms")
         kw = dict(n_layer=2, n_head=2, n_embd=128)
-        print(f"training: TinyGPT {kw}, vocab 50304, fp32, AdamW, {torch.get_num_threads()} threads, "
+        print(f"training: gpt2_nb.model.GPT {kw}, vocab 50304, fp32, AdamW, {torch.get_num_threads()} threads, "
               f"timed at 2048 tokens per step (B=2048//T) to keep memory and time small")
         print(f"{'B':>3} {'T':>5} | {'train batches/s':>15} {'train Mtok/s':>12} | {'val batches/s':>13} {'val Mtok/s':>10}"
               f" | {'training tok/s':>14} | {'loader/training':>15}")

@@ -33,7 +33,9 @@ from datetime import date
 import torch
 
 from gpt2_nb.core import ArgumentParser, seed_everything
-from gpt2_nb.model import GPT, GPTConfig, configure_optimizers, flops_per_token
+from gpt2_nb.model import GPT, GPTConfig, configure_optimizers
+from gpt2_nb.hf import to_hf
+from gpt2_nb.speed import flops_per_token, linear_cross_entropy
 from gpt2_nb.precision import cpu_flags, hardware, choose_settings, keep_freed_memory, set_precision
 
 MODELS = dict(bench=(dict(n_layer=4, n_head=4, n_embd=256, block_size=256, vocab_size=50304, vocab_multiple=1), 8, 256),
@@ -82,7 +84,7 @@ def make_modes(cfg:dict, hw, bf16:bool, default:tuple, with_hf:bool) -> dict:
     if with_hf:
         for impl in ('eager', 'sdpa'):
             for prec in ['fp32'] + (['bf16'] if bf16 else []):
-                hf = base.to_hf().train()
+                hf = to_hf(base).train()
                 hf.set_attn_implementation(impl)
                 modes[f"hf   {prec} {impl}"] = dict(model=hf, opt=configure_optimizers(hf, 0.1, 6e-4, device_type='cpu'), kind='hf',
                                                     precision=prec, chunked=False, default=False)
@@ -93,7 +95,7 @@ def train_step(mode, x, y) -> float:
     "One forward, backward and optimizer step in the mode's precision; returns the loss."
     ctx = set_precision(mode['precision'], 'cpu')
     with ctx():
-        if mode['kind'] == 'ours': _, loss = mode['model'](x, y, return_logits=not mode['chunked'])
+        if mode['kind'] == 'ours': _, loss = mode['model'](x, y, loss_fn=linear_cross_entropy if mode['chunked'] else None)
         else: loss = mode['model'](input_ids=x, labels=x).loss
     loss.backward()
     mode['opt'].step()

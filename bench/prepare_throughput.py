@@ -20,6 +20,7 @@ import pyarrow as pa, pyarrow.parquet as pq
 
 from gpt2_nb.data import SAMPLE_PATH, prepare
 from gpt2_nb.tokenizer import get_encoding
+from gpt2_nb.precision import cpu_name
 
 TEXTS = None
 
@@ -31,10 +32,6 @@ def encode_all(_=None) -> int:
     "The baseline: encode every text in this process, dropping each document's tokens at once."
     enc = get_encoding()
     return sum(len(enc.encode_ordinary(t)) + 1 for t in TEXTS)  # + 1: the EOT before each document
-
-def cpu_name():
-    try: return next(l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name'))
-    except (OSError, StopIteration): return platform.processor() or platform.machine()
 
 def cpu_seconds():
     "CPU seconds used so far by this process and by its finished children (the pool's workers)."

@@ -4,14 +4,14 @@
 
 # %% ../nbs/99_core.ipynb #aafcfdcb
 from __future__ import annotations
-import argparse, contextlib, hashlib, os, random, sys, tempfile
+import argparse, contextlib, hashlib, os, random, signal, sys, tempfile
 from pathlib import Path
 
 import numpy as np
 
 # %% auto #0
 __all__ = ['GPT2NBError', 'run_cli', 'HelpFormatter', 'ArgumentParser', 'atomic_write', 'sha256_file', 'ensure_dir',
-           'seed_everything', 'in_test', 'quiet_hub', 'add_method']
+           'seed_everything', 'in_test', 'quiet_hub', 'fault_point']
 
 # %% ../nbs/99_core.ipynb #6e2bcc1f
 class GPT2NBError(Exception):
@@ -106,14 +106,9 @@ def quiet_hub():
     finally:
         for l, v in zip(loggers, levels): l.setLevel(v)
 
-# %% ../nbs/99_core.ipynb #8c2e47b0
-def add_method(cls, f, # the function, e.g. _generate(self, ...)
-               kind=None, # classmethod or staticmethod, or None for a plain method
-               name=None): # the method's name (default: the function's name without its leading underscores)
-    "Attach `f` to class `cls` as a method under its public name, which `f` takes too, so `help()` and the docs say `cls.name`."
-    name = name or f.__name__.lstrip('_')
-    g = f
-    while g is not None:  # a decorated function (e.g. by torch.no_grad) and the functions it wraps
-        g.__name__, g.__qualname__ = name, f"{cls.__name__}.{name}"
-        g = getattr(g, '__wrapped__', None)
-    setattr(cls, name, kind(f) if kind else f)
+# %% ../nbs/99_core.ipynb #b1f7e4be
+def fault_point(where:str, # 'step', 'eval' or 'save'
+                step:int): # the step being trained, evaluated or saved
+    "For the fault tests: if the environment has `GPT2NB_KILL_AT='{where}:{step}'`, kill this process here with SIGKILL."
+    if os.environ.get('GPT2NB_KILL_AT') == f"{where}:{step}":
+        os.kill(os.getpid(), getattr(signal, 'SIGKILL', signal.SIGTERM))  # Windows has no SIGKILL

@@ -67,7 +67,7 @@ def train_args(data, out, *extra):
 
 def records(out, kind='loss'):
     "A run's train ('loss') or eval ('val_loss') records, without the timing fields."
-    from gpt2_nb.train import read_log
+    from gpt2_nb.runs import read_log
     return [{k: v for k, v in r.items() if k not in TIMING} for r in read_log(Path(out)/'log.jsonl') if kind in r]
 
 RESUME = ['--batch-size', '4', '--max-steps', '20', '--warmup-steps', '3', '--lr', '3e-3', '--eval-every', '10',

@@ -11,7 +11,10 @@ from gpt2_nb.core import seed_everything
 from gpt2_nb.evals import load_hellaswag, ending_logprobs, evaluate_hellaswag, pick
 from gpt2_nb.model import GPT, GPTConfig
 from gpt2_nb.tokenizer import get_encoding
-from gpt2_nb.train import TrainConfig, train, read_log
+from gpt2_nb.loop import TrainConfig
+from gpt2_nb.train import train
+from gpt2_nb.runs import read_log
+from gpt2_nb.hf import to_hf
 
 KJV = REPO/'data'/'hellaswag_kjv.jsonl'
 SHORT = ['--max-steps', '4', '--batch-size', '2', '--eval-every', '2', '--eval-batches', '1', '--sample-tokens', '4',
@@ -31,7 +34,7 @@ def test_logprobs_equal_transformers():
     transformers.logging.set_verbosity_error()
     seed_everything(0)
     ours = GPT(GPTConfig(block_size=48, vocab_size=50257, n_layer=2, n_head=4, n_embd=64)).eval()
-    hf, enc, items = ours.to_hf().eval(), get_encoding(), load_hellaswag(KJV, limit=12)
+    hf, enc, items = to_hf(ours).eval(), get_encoding(), load_hellaswag(KJV, limit=12)
     got = ending_logprobs(ours, items, enc, batch_size=7)
     worst, cut = 0.0, 0
     for item, scores in zip(items, got):
@@ -74,13 +77,16 @@ def test_eval_cli(ckpt, tmp_path):
     r = run_cmd('gpt2nb_eval', '--ckpt', ckpt, '--hellaswag', KJV, '--limit', 24, '--out', tmp_path/'r.json', check=True)
     res = json.loads((tmp_path/'r.json').read_text())
     assert res['n'] == 24 and 0 <= res['acc'] <= 1
-    assert f"acc: {res['acc']:.4f}\nacc_norm: {res['acc_norm']:.4f}\n" in r.stdout, r.stdout
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith(f"scored: {ckpt} (step 2) on ") and lines[0].endswith(', 24 items'), r.stdout  # what was scored
+    assert lines[1].startswith(f"acc: {res['acc']:.4f} ({res['correct']} right") and lines[2].startswith(f"acc_norm: {res['acc_norm']:.4f} ("), r.stdout
+    assert lines[3].startswith(f"chance: 0.2500") and res['chance'] == 0.25, r.stdout  # four endings an item
     # the same weights through a Hugging Face folder (--hf) score the same
     pytest.importorskip('transformers')
-    from gpt2_nb.train import load_model
-    load_model(ckpt).to_hf().save_pretrained(tmp_path/'hf')
+    from gpt2_nb.checkpoint import load_model
+    to_hf(load_model(ckpt)).save_pretrained(tmp_path/'hf')
     r2 = run_cmd('gpt2nb_eval', '--hf', tmp_path/'hf', '--hellaswag', KJV, '--limit', 24, check=True)
-    assert r2.stdout.splitlines()[:2] == r.stdout.splitlines()[:2]
+    assert r2.stdout.splitlines()[1:3] == r.stdout.splitlines()[1:3]
 
 
 GOOD = dict(ctx='In the beginning', endings=['God created', 'a cat sat'], label=0)
@@ -117,7 +123,7 @@ def test_eval_hub_offline(ckpt):
 
 
 def test_from_pretrained_offline():
-    r = run_cmd(PY, '-c', "from gpt2_nb.core import run_cli\nfrom gpt2_nb.model import GPT\nrun_cli(GPT.from_pretrained, 'gpt2')")
+    r = run_cmd(PY, '-c', "from gpt2_nb.core import run_cli\nfrom gpt2_nb.hf import from_pretrained\nrun_cli(from_pretrained, 'gpt2')")
     assert_one_line_error(r, "cannot load 'gpt2'", 'save_pretrained')
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cmd, PY, RESUME, train_args, records
-from gpt2_nb.train import load_checkpoint
+from gpt2_nb.checkpoint import load_checkpoint
 
 SAVES = (5, 10, 15, 20)  # RESUME saves every 5 steps and evaluates every 10 (and at step 0), over 20 steps
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from conftest import run_cmd, assert_one_line_error, PY, REPO, TINY, make_shards, train_args, records
-from gpt2_nb.train import load_checkpoint, load_model
-from gpt2_nb.scaling import peak_rss_run
+from gpt2_nb.checkpoint import load_checkpoint, load_model
+from gpt2_nb.memory import peak_rss_run
 
 # 10 steps of 8 rows of 32 tokens: 1 process x 4 rows x 2 micro-steps, or 2 processes x 2 rows x 2 micro-steps
 RUN = ['--total-batch', '256', '--max-steps', '10', '--warmup-steps', '3', '--lr', '3e-3', '--eval-every', '5',
@@ -116,18 +116,19 @@ def test_fsdp_resumes_on_one_process_and_exports(data, fsdp, killed_at_7, tmp_pa
     print(f"\n2 processes -> 1 process at step 5: max |loss difference| over 10 steps {dl:.2e}")
     # one rank, no FSDP: gpt2nb_sample reads the run folder; consolidate_checkpoint writes one ckpt.pt; to_hf works
     model = load_model(out)
-    from gpt2_nb.scaling import consolidate_checkpoint
+    from gpt2_nb.checkpoint import consolidate_checkpoint
+    from gpt2_nb.hf import to_hf
     dst = consolidate_checkpoint(out, out/'single.pt')
     ck = load_checkpoint(dst)
     assert ck['step'] == 10 and ck['world_size'] == 1 and 'lm_head.weight' in ck['model']
     for k, v in load_model(dst).state_dict().items(): assert torch.equal(v, model.state_dict()[k]), k
-    hf = model.to_hf().eval()
+    hf = to_hf(model).eval()
     x = torch.randint(0, 512, (1, 16))
     with torch.no_grad(): torch.testing.assert_close(hf(x).logits, model(x)[0][..., :model.config.vocab_size], atol=1e-4, rtol=1e-4)
     SAMPLE = "import sys; from gpt2_nb.train import sample_cli; sys.argv[0] = 'gpt2nb_sample'; sample_cli()"
     s1 = run_ok(PY, '-c', SAMPLE, '--ckpt', out, '--prompt', 'The', '--max-new-tokens', '5', '--device', 'cpu')  # the sharded run folder
     assert s1.stdout.startswith('The') and len(s1.stdout) > 3
-    CONS = "import sys; from gpt2_nb.scaling import consolidate_cli; sys.argv[0] = 'gpt2nb_consolidate'; consolidate_cli()"
+    CONS = "import sys; from gpt2_nb.checkpoint import consolidate_cli; sys.argv[0] = 'gpt2nb_consolidate'; consolidate_cli()"
     r = run_ok(PY, '-c', CONS, '--ckpt', out)
     assert load_checkpoint(out/'ckpt.pt')['step'] == 10 and 'wrote' in r.stdout
     from gpt2_nb.core import GPT2NBError

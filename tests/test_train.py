@@ -7,7 +7,10 @@ import pytest
 import torch
 
 from conftest import run_cmd, assert_one_line_error, PY, REPO, SHAPE, TINY, RESUME, make_shards, train_args, records
-from gpt2_nb.train import TrainConfig, train, read_log, load_checkpoint
+from gpt2_nb.loop import TrainConfig
+from gpt2_nb.train import train
+from gpt2_nb.runs import read_log
+from gpt2_nb.checkpoint import load_checkpoint
 
 def compare(a, b, loss_tol=1e-5, norm_rel=1e-4):
     assert [r['step'] for r in a] == [r['step'] for r in b]
