@@ -5,7 +5,7 @@ fp32 (naive attention, vocabulary 50257, AdamW without the fused kernel) -> + TF
 -> + flash attention -> + vocabulary padded to 50304 -> + fused AdamW, with each rung's speed-up over the first.
 Then the precision and attention experiments: every combination of precision, attention and compile (`results`).
 Each configuration builds the model, runs a few warm-up steps (the first one compiles) and times `--steps` optimizer
-steps of one micro-batch each, through the training lesson's own `train_step`. Tokens are
+steps of one micro-batch each, through the training loop's own `train_step`. Tokens are
 random ids (the speed of a step does not depend on them). Results — tokens/s, ms/step, MFU, peak memory, compile time —
 go to bench/results/gpu_<date>.json, rewritten after every configuration so a timeout keeps what was measured.
 Configurations that would overrun `--budget-s` are recorded as skipped; an out-of-memory one as such.

@@ -1,7 +1,7 @@
 """Check the memory lesson's memory model on a GPU: estimated against measured peak memory of training steps.
 
 For each configuration (GPT-2 124M at T=1024 by default: bf16 and fp32, flash and naive attention, with and without
-activation checkpointing, two micro-batch sizes) it builds the model, runs three training steps of the training lesson's
+activation checkpointing, two micro-batch sizes) it builds the model, runs three training steps of the training loop's
 own `forward_backward` + `clip_and_check` + AdamW on random tokens, and an evaluation, and records
 `torch.cuda.max_memory_allocated` over the third step and over the evaluation next to `gpt2_nb.memory.estimate_memory`.
 Results go to bench/results/gpu_memory_<date>.json, rewritten after every configuration, so a timeout keeps what was measured.

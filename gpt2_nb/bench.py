@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_bench.ipynb #3d2bf6fc
 from __future__ import annotations
-import contextlib, datetime, functools, json, math, os, platform, statistics, sys, time
+import contextlib, datetime, functools, json, math, os, statistics, sys, time
 from pathlib import Path
 
 import torch

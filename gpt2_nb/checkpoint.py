@@ -82,7 +82,9 @@ class SingleFile:
         ck = check_meta(_torch_load(path), path)
         if not {'model', 'optimizer'} <= ck.keys(): raise GPT2NBError(f"'{path}' is not a gpt2_nb checkpoint: delete it and train again")
         return ck
-    load = read  # one file: what is read is the whole checkpoint
+    def load(self, path) -> dict:
+        "The whole checkpoint, for `load_checkpoint`: one file holds it all, so what `read` returns."
+        return self.read(path)
     def load_state(self, ck:dict, model, optimizer):
         "Put what `read` returned into `model` and `optimizer`."
         model.load_state_dict(ck['model']); optimizer.load_state_dict(ck['optimizer'])

@@ -369,7 +369,7 @@ def _prepare(source, out, text_column, shard_tokens, val_tokens, workers, stream
     print(f"prepared {src.name} into '{out}':\n  train {said['train']}\n  val   {said['val']}")
     return manifest
 
-
+# %% ../nbs/02_data.ipynb #48a67dd9
 def prepare(source=None, # None: the bundled sample; a Hub dataset name; a .parquet/.jsonl/.txt file or folder
             out=DEFAULT_OUT, # folder for the shards and manifest.json
             text_column='text', # column (parquet, Hub) or field (JSON lines) holding the text

@@ -63,6 +63,7 @@ def _hf_source(model_or_path):
                           f"has no cached copy ({type(e).__name__}); check the name and the connection, or pass a folder written by save_pretrained") from None
     return hf.config.to_dict(), hf.state_dict()
 
+# %% ../nbs/06_hf.ipynb #b6f0c459
 def from_hf(model_or_path, # a GPT2LMHeadModel, a folder with config.json + model.safetensors, or a Hub name
             **overrides) -> GPT: # GPTConfig fields to set, e.g. attention='naive' or vocab_multiple=64
     "Build a `GPT` with the weights of a Hugging Face GPT-2."

@@ -14,7 +14,7 @@ import torch
 from .core import GPT2NBError
 
 # %% auto #0
-__all__ = ['n_windows', 'shard_order', 'window_order', 'read_manifest', 'open_shard', 'TokenLoader']
+__all__ = ['n_windows', 'shard_order', 'window_order', 'read_manifest', 'open_shard', 'EpochDealer', 'TokenLoader']
 
 # %% ../nbs/03_loader.ipynb #f1f2a430
 def n_windows(n_tokens:int, # tokens in a shard
@@ -80,58 +80,48 @@ def open_shard(path, # a .npy shard
                           f"(the folder mixes two preparations): {fix}")
     return a
 
-# %% ../nbs/03_loader.ipynb #0c3af39d
+# %% ../nbs/03_loader.ipynb #76f48f8a
 _FLAGS = dict(batch_size='--batch-size', seq_len='--seq-len', world_size='the same number of processes',
               seed='--seed', split='the same split', shuffle='the same shuffle setting', shards='the same --data folder')
 
-class TokenLoader:
-    "(x, y) int64 batches of shape (B, T) from a split's memory-mapped shards: shuffled per epoch, dealt to ranks, resumable."
-    def __init__(self, data_dir, # a folder written by gpt2nb_prepare (with manifest.json)
-                 split='train',  # which shards to read: 'train' or 'val'
-                 batch_size=8,   # B: rows per batch on each rank
-                 seq_len=1024,   # T: tokens per row
-                 rank=0,         # this process's rank in [0, world_size)
-                 world_size=1,   # number of processes sharing the data
-                 seed=0,         # the shuffle seed; each epoch's order comes from (seed, epoch)
-                 shuffle=None,   # shuffle shards and windows each epoch (default: True for train, False for val)
-                 vocab_size=None, # if given, check every token id is below it (one read of the data)
-                ):
-        for name, v, lo in (('batch_size', batch_size, 1), ('seq_len', seq_len, 1), ('world_size', world_size, 1), ('seed', seed, 0)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-                fix = 'launch one process per rank with torchrun' if name == 'world_size' else f"pass {_FLAGS[name]} {lo} or more"
-                raise GPT2NBError(f"{name} must be an integer >= {lo}, got {v!r}: {fix}")
-        if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or not 0 <= rank < world_size:
-            raise GPT2NBError(f"rank {rank!r} is not an integer in [0, {world_size}): launch with torchrun so each process gets its own rank")
-        self.data_dir, self.split = Path(data_dir), split
-        self.batch_size, self.seq_len, self.rank, self.world_size, self.seed = int(batch_size), int(seq_len), int(rank), int(world_size), int(seed)
-        self.shuffle = (split == 'train') if shuffle is None else bool(shuffle)
-        man = read_manifest(self.data_dir)
-        entries = [s for s in man['shards'] if s['split'] == split]
-        if not entries:
-            have = sorted({s['split'] for s in man['shards']})
-            raise GPT2NBError(f"no '{split}' shards in '{self.data_dir}' (it has: {', '.join(have) or 'none'}): "
-                              + ("rerun gpt2nb_prepare with --val-tokens above 0" if split == 'val' else "use split 'train' or 'val', or rerun gpt2nb_prepare"))
-        self.files = [s['file'] for s in entries]
-        self.shards = [open_shard(self.data_dir/s['file'], s['tokens']) for s in entries]
-        self.tokens = sum(len(s) for s in self.shards)
-        self.windows = np.array([n_windows(len(s), self.seq_len) for s in self.shards], dtype=np.int64)
-        self.batches_per_epoch = int(self.windows.sum()) // (self.batch_size*self.world_size)
-        if self.batches_per_epoch == 0:
-            where = f"shard '{self.files[0]}' in '{self.data_dir}' holds" if len(self.files) == 1 else f"the {len(self.files)} '{split}' shards in '{self.data_dir}' hold"
-            raise GPT2NBError(f"{where} {self.tokens:,} tokens, too short for one batch of "
-                              f"{self.batch_size*self.world_size} rows of seq_len+1={self.seq_len+1} tokens"
-                              f"{f' over {self.world_size} ranks' if self.world_size > 1 else ''}: "
-                              f"use a smaller --batch-size or --seq-len, or prepare more data")
-        if vocab_size is not None: self.check_vocab(vocab_size)
-        self.reset()
+def _check_sizes(batch_size, seq_len, world_size, seed, rank):
+    "The loader's sizes must be integers in range; each mistake is one line that says which flag to change."
+    for name, v, lo in (('batch_size', batch_size, 1), ('seq_len', seq_len, 1), ('world_size', world_size, 1), ('seed', seed, 0)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            fix = 'launch one process per rank with torchrun' if name == 'world_size' else f"pass {_FLAGS[name]} {lo} or more"
+            raise GPT2NBError(f"{name} must be an integer >= {lo}, got {v!r}: {fix}")
+    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or not 0 <= rank < world_size:
+        raise GPT2NBError(f"rank {rank!r} is not an integer in [0, {world_size}): launch with torchrun so each process gets its own rank")
 
-    def check_vocab(self, vocab_size):
-        "Raise `GPT2NBError` if a token id is `vocab_size` or more (an embedding lookup would fail mid-run)."
-        for f, s in zip(self.files, self.shards):
-            if len(s) and (m := int(s.max())) >= vocab_size:
-                raise GPT2NBError(f"shard '{self.data_dir/f}' holds token id {m}, outside the model's vocabulary of {vocab_size}: "
-                                  "prepare the data with gpt2nb_prepare (the GPT-2 tokenizer)")
+def _split_entries(man:dict, split:str, data_dir:Path) -> list:
+    "The manifest's shards of `split`, or a one-line error naming the splits there are."
+    entries = [s for s in man['shards'] if s['split'] == split]
+    if not entries:
+        have = sorted({s['split'] for s in man['shards']})
+        raise GPT2NBError(f"no '{split}' shards in '{data_dir}' (it has: {', '.join(have) or 'none'}): "
+                          + ("rerun gpt2nb_prepare with --val-tokens above 0" if split == 'val' else "use split 'train' or 'val', or rerun gpt2nb_prepare"))
+    return entries
 
+def _check_state(d:dict, mine:dict, batches_per_epoch:int):
+    "A saved loader state must come from the same data and settings, and point inside an epoch."
+    for k in ('split', 'shuffle', 'batch_size', 'seq_len', 'world_size', 'seed', 'shards', 'tokens'):
+        if d.get(k) != mine[k]:
+            what = 'the data' if k in ('shards', 'tokens') else k
+            shown = '' if k in ('shards', 'tokens') else f" ({d.get(k)!r}, now {mine[k]!r})"
+            raise GPT2NBError(f"the checkpoint's loader state has a different {what}{shown}: resume with {_FLAGS.get(k, _FLAGS['shards'])}")
+    epoch, b = d.get('epoch'), d.get('batch_in_epoch')
+    if not (isinstance(epoch, int) and isinstance(b, int) and epoch >= 0 and 0 <= b <= batches_per_epoch):
+        raise GPT2NBError(f"the checkpoint's loader state is invalid (epoch={epoch!r}, batch_in_epoch={b!r}): start a new run")
+
+def _check_ids(shard, path, vocab_size:int):
+    "Every token id of a shard must be below the model's vocabulary size."
+    if len(shard) and (m := int(shard.max())) >= vocab_size:
+        raise GPT2NBError(f"shard '{path}' holds token id {m}, outside the model's vocabulary of {vocab_size}: "
+                          "prepare the data with gpt2nb_prepare (the GPT-2 tokenizer)")
+
+# %% ../nbs/03_loader.ipynb #603d024e
+class EpochDealer:
+    "Deals the windows of shards to ranks, batch by batch, in each epoch's order; its position is (epoch, batch_in_epoch)."
     def _start_epoch(self, epoch):
         "Lay out epoch `epoch`: its shard order and the cumulative window counts along it."
         self.epoch, self.batch_in_epoch = epoch, 0
@@ -167,25 +157,53 @@ class TokenLoader:
         self.batch_in_epoch += 1
         return torch.from_numpy(buf[:, :-1].copy()), torch.from_numpy(buf[:, 1:].copy())  # (B, T) each
 
+# %% ../nbs/03_loader.ipynb #85adb7dd
+class TokenLoader(EpochDealer):
+    "(x, y) int64 (B, T) batches from a split's memory-mapped shards: shuffled per epoch, dealt to ranks, resumable."
+    def __init__(self, data_dir, # a folder written by gpt2nb_prepare (with manifest.json)
+                 split='train',  # which shards to read: 'train' or 'val'
+                 batch_size=8,   # B: rows per batch on each rank
+                 seq_len=1024,   # T: tokens per row
+                 rank=0,         # this process's rank in [0, world_size)
+                 world_size=1,   # number of processes sharing the data
+                 seed=0,         # the shuffle seed; each epoch's order comes from (seed, epoch)
+                 shuffle=None,   # shuffle shards and windows each epoch (default: for train, not for val)
+                 vocab_size=None, # if given, check that every token id is below it (reads the data once)
+                ):
+        _check_sizes(batch_size, seq_len, world_size, seed, rank)
+        self.data_dir, self.split = Path(data_dir), split
+        self.batch_size, self.seq_len, self.rank, self.world_size, self.seed = int(batch_size), int(seq_len), int(rank), int(world_size), int(seed)
+        self.shuffle = (split == 'train') if shuffle is None else bool(shuffle)
+        entries = _split_entries(read_manifest(self.data_dir), split, self.data_dir)
+        self.files = [s['file'] for s in entries]
+        self.shards = [open_shard(self.data_dir/s['file'], s['tokens']) for s in entries]
+        self.tokens = sum(len(s) for s in self.shards)
+        self.windows = np.array([n_windows(len(s), self.seq_len) for s in self.shards], dtype=np.int64)
+        self.batches_per_epoch = int(self.windows.sum()) // (self.batch_size*self.world_size)
+        if self.batches_per_epoch == 0:
+            where = f"shard '{self.files[0]}' in '{self.data_dir}' holds" if len(self.files) == 1 else f"the {len(self.files)} '{split}' shards in '{self.data_dir}' hold"
+            raise GPT2NBError(f"{where} {self.tokens:,} tokens, too short for one batch of "
+                              f"{self.batch_size*self.world_size} rows of seq_len+1={self.seq_len+1} tokens"
+                              f"{f' over {self.world_size} ranks' if self.world_size > 1 else ''}: "
+                              "use a smaller --batch-size or --seq-len, or prepare more data")
+        if vocab_size is not None: self.check_vocab(vocab_size)
+        self.reset()
+
+    def check_vocab(self, vocab_size):
+        "A `GPT2NBError` if a token id is `vocab_size` or more (an embedding lookup would fail mid-run)."
+        for f, s in zip(self.files, self.shards): _check_ids(s, self.data_dir/f, vocab_size)
+
     def state_dict(self) -> dict:
-        "The loader's position and the settings it depends on, as plain ints, strings and lists (the same on every rank)."
+        "The loader's position and the settings it depends on, in plain types (the same on every rank)."
         return dict(version=1, epoch=self.epoch, batch_in_epoch=self.batch_in_epoch, seed=self.seed, split=self.split,
                     shuffle=self.shuffle, batch_size=self.batch_size, seq_len=self.seq_len, world_size=self.world_size,
                     shards=list(self.files), tokens=int(self.tokens))
 
     def load_state_dict(self, d:dict):
-        "Continue from `d` (from `state_dict`, any rank): the next batch is the one an uninterrupted run would get next."
-        mine = self.state_dict()
-        for k in ('split', 'shuffle', 'batch_size', 'seq_len', 'world_size', 'seed', 'shards', 'tokens'):
-            if d.get(k) != mine[k]:
-                what = 'the data' if k in ('shards', 'tokens') else k
-                shown = '' if k in ('shards', 'tokens') else f" ({d.get(k)!r}, now {mine[k]!r})"
-                raise GPT2NBError(f"the checkpoint's loader state has a different {what}{shown}: resume with {_FLAGS.get(k, _FLAGS['shards'])}")
-        epoch, b = d.get('epoch'), d.get('batch_in_epoch')
-        if not (isinstance(epoch, int) and isinstance(b, int) and epoch >= 0 and 0 <= b <= self.batches_per_epoch):
-            raise GPT2NBError(f"the checkpoint's loader state is invalid (epoch={epoch!r}, batch_in_epoch={b!r}): start a new run")
-        self._start_epoch(epoch)
-        self.batch_in_epoch = b
+        "Continue from `d` (any rank's `state_dict`): the next batch is the one an uninterrupted run would get."
+        _check_state(d, self.state_dict(), self.batches_per_epoch)
+        self._start_epoch(d['epoch'])
+        self.batch_in_epoch = d['batch_in_epoch']
 
     def __repr__(self):
         return (f"TokenLoader({self.split}: {len(self.files)} shard{'s'[:len(self.files) != 1]}, {self.tokens:,} tokens, B={self.batch_size}, T={self.seq_len}, "

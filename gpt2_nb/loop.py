@@ -4,8 +4,8 @@
 
 # %% ../nbs/09_train_loop.ipynb #614a791f
 from __future__ import annotations
-import inspect, math, re, time
-from dataclasses import asdict, dataclass, field, fields
+import math, time
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -16,35 +16,47 @@ from .loader import n_windows
 from .model import GPT, GPTConfig, PRESETS
 from .speed import linear_cross_entropy, mfu
 from .precision import DEVICES, LOSSES, PRECISIONS, choose_settings, device_name
-from .tokenizer import EOT, decode_tokens
 
 # %% auto #0
-__all__ = ['PARALLELS', 'RECIPE_FIELDS', 'RECIPES', 'TOKENS_PER_PARAM', 'MAX_EPOCHS', 'AT_LEAST', 'CHOICES', 'TrainConfig',
-           'field_docs', 'fill', 'flag', 'check_settings', 'model_config', 'lr_at', 'grad_accum_steps', 'plan_steps',
-           'Plan', 'resolve', 'Strategy', 'forward_backward', 'NonFiniteLoss', 'clip_and_check', 'train_step',
-           'evaluate', 'sample_text', 'Callback', 'Run', 'step_record', 'fit']
+__all__ = ['PARALLELS', 'RECIPE_FIELDS', 'RECIPES', 'TOKENS_PER_PARAM', 'MAX_EPOCHS', 'AT_LEAST', 'CHOICES', 'lr_at',
+           'TrainConfig', 'fill', 'flag', 'check_settings', 'model_config', 'grad_accum_steps', 'plan_steps', 'Plan',
+           'resolve', 'Strategy', 'forward_backward', 'NonFiniteLoss', 'clip_and_check', 'train_step', 'evaluate',
+           'Callback', 'Run', 'step_record', 'fit']
+
+# %% ../nbs/09_train_loop.ipynb #e425243d
+def lr_at(it:int,             # optimizer steps already taken (0 for the first step)
+          max_lr:float,       # peak learning rate, reached at the end of the warmup
+          warmup_steps:int,   # length of the linear warmup
+          max_steps:int,      # steps the run is planned for; the last one gets min_lr_ratio*max_lr
+          min_lr_ratio:float=0.1):
+    "Learning rate of step `it`: linear warmup to `max_lr`, then cosine decay to `min_lr_ratio*max_lr`."
+    if it < warmup_steps: return max_lr * (it + 1) / warmup_steps
+    decay_steps = max(max_steps - 1 - warmup_steps, 1)
+    ratio = min((it - warmup_steps) / decay_steps, 1.0)
+    coeff = 0.5 * (1.0 + math.cos(math.pi * ratio))  # 1 at the end of warmup, 0 at the last step
+    return max_lr * (min_lr_ratio + coeff * (1 - min_lr_ratio))
 
 # %% ../nbs/09_train_loop.ipynb #eabf595f
-PARALLELS = ('ddp', 'fsdp')  # how several processes share a run: DDP (lesson 11) or FSDP (lesson 17)
+PARALLELS = ('ddp', 'fsdp')  # how several processes share a run: DDP or FSDP (their lessons)
 
 @dataclass(frozen=True)
 class TrainConfig:
-    "What a run asks for. A field left at None takes its preset's value from `RECIPES`; the other defaults are here."
+    "What a run asks for. A field left at None takes its preset's value (`RECIPES`); the other defaults are here."
     # data and run folder
-    data:str|None = None           # folder written by gpt2nb_prepare (None: data/shards, made from the bundled sample)
-    out:str|None = None            # run folder for log.jsonl, ckpt.pt, loss.png, samples.txt, config.json (None: runs/PRESET)
+    data:str|None = None           # folder written by gpt2nb_prepare (None: data/shards, from the bundled sample)
+    out:str|None = None            # the run folder: log, checkpoint, plots, samples, config (None: runs/PRESET)
     # model
-    preset:str = 'tiny'            # a model size with its training recipe: tiny, gpt2, gpt2-medium, gpt2-large or gpt2-xl
+    preset:str = 'tiny'            # a model size and its training recipe (RECIPES)
     n_layer:int|None = None        # blocks (None: the preset's)
     n_head:int|None = None         # attention heads per block (None: the preset's)
     n_embd:int|None = None         # width of the residual stream (None: the preset's)
-    dropout:float = 0.0            # dropout probability (0 for pretraining)
+    dropout:float = 0.0            # dropout probability
     attention:str = 'flash'        # flash (the fused kernel) or naive (the T x T matrix written out)
     # batch and schedule (None: the preset's)
-    total_batch:int|None = None    # tokens per optimizer step, accumulated over micro-batches (None: one micro-batch)
-    batch_size:int|str|None = None # B: rows per micro-batch per process, or auto: the most that fit --memory-budget
+    total_batch:int|None = None    # tokens per optimizer step, over micro-batches (None: one micro-batch)
+    batch_size:int|str|None = None # B: rows per micro-batch per process, or auto (the most that fit --memory-budget)
     seq_len:int|None = None        # T: tokens per row, and the model's context length
-    max_steps:int|None = None      # optimizer steps; the learning-rate schedule is planned for this many
+    max_steps:int|None = None      # optimizer steps (the learning-rate schedule is planned for them)
     epochs:float|None = None       # passes over the training data, instead of --max-steps
     lr:float|None = None           # peak learning rate
     min_lr_ratio:float = 0.1       # the cosine decays to lr times this
@@ -53,36 +65,27 @@ class TrainConfig:
     weight_decay:float = 0.1       # AdamW weight decay on matrices and embeddings
     grad_clip:float = 1.0          # clip the gradient norm to this (0: no clipping)
     # evaluation and logging (None: the preset's)
-    eval_every:int|None = None     # evaluate and sample every this many steps, and at the start and the end
+    eval_every:int|None = None     # evaluate and sample every this many steps (and at the start and end)
     eval_batches:int|None = None   # val micro-batches per evaluation (always the same ones)
     log_every:int|None = None      # print a progress line every this many steps
     sample_tokens:int|None = None  # tokens generated for the sample at each evaluation
     sample_prompt:str = ''         # the sample's prompt ('' starts a new document)
-    hellaswag:str|None = None      # score HellaSwag-style items while training: a .jsonl file or a Hub dataset (lesson 18)
+    hellaswag:str|None = None      # score HellaSwag-style items while training: a .jsonl file or a Hub dataset
     hellaswag_every:int|None = None  # with --hellaswag: score every this many steps (None: --eval-every)
     # performance
     device:str = 'auto'            # auto (cuda > mps > cpu), cpu, cuda or mps
     precision:str = 'auto'         # fp32, tf32 or bf16 (autocast); auto: the device's fastest
-    compile:bool|None = None       # torch.compile the model (None: auto, where it pays on this device)
-    loss:str = 'auto'              # the output layer and loss: chunked (logits never stored) or plain; auto: by device
-    parallel:str = 'ddp'           # several processes: ddp (each holds the whole model) or fsdp (each a shard; lesson 17)
-    activation_checkpointing:bool = False  # recompute each block in the backward pass: less memory, more compute
-    memory_budget:str|None = None  # with --batch-size auto: memory per process, e.g. 3GiB (None: most of what is free)
+    compile:bool|None = None       # torch.compile the model (None: auto, where it pays)
+    loss:str = 'auto'              # the output layer and loss: chunked (no logits stored) or plain; auto: by device
+    parallel:str = 'ddp'           # several processes: ddp (each holds the whole model) or fsdp (each a shard)
+    activation_checkpointing:bool = False  # recompute each block in the backward pass: less memory
+    memory_budget:str|None = None  # with --batch-size auto: memory per process, e.g. 3GiB (None: a share of what is free)
     # checkpoints and the run's life
     ckpt_every:int|None = None     # save a checkpoint every this many steps, and at the end (None: the preset's)
     seed:int = 1337                # seeds the weights, the data order and the samples
     resume:bool = False            # continue the run in --out from its checkpoint
-    stop_at:int|None = None        # stop with a checkpoint after this step (the schedule still follows --max-steps)
+    stop_at:int|None = None        # stop with a checkpoint after this step (the schedule follows --max-steps)
     dry_run:bool = False           # print the plan of the run and exit: nothing is trained or written
-
-# %% ../nbs/09_train_loop.ipynb #202065f1
-def field_docs(cls) -> dict:
-    "Each field's comment in the source of dataclass `cls`, and the section comment above it: {name: (section, text)}."
-    docs, section = {}, ''
-    for line in inspect.getsource(cls).splitlines():
-        if m := re.match(r'\s+# (.+)', line): section = m.group(1)
-        elif m := re.match(r'\s+(\w+):[^=]+=[^#]*#\s*(.+)', line): docs[m.group(1)] = (section, m.group(2).strip())
-    return docs
 
 # %% ../nbs/09_train_loop.ipynb #674f4184
 RECIPE_FIELDS = ('total_batch', 'batch_size', 'seq_len', 'max_steps', 'lr', 'warmup_steps', 'warmup_frac', 'eval_every',
@@ -149,19 +152,6 @@ def model_config(vals:dict) -> GPTConfig:
     if n_embd % n_head:
         raise GPT2NBError(f"n_embd {n_embd} is not divisible by n_head {n_head}: choose --n-embd a multiple of --n-head")
     return GPTConfig.from_preset(vals['preset'], block_size=vals['seq_len'], dropout=vals['dropout'], attention=vals['attention'], **sizes)
-
-# %% ../nbs/09_train_loop.ipynb #e425243d
-def lr_at(it:int,             # optimizer steps already taken (0 for the first step)
-          max_lr:float,       # peak learning rate, reached at the end of the warmup
-          warmup_steps:int,   # length of the linear warmup
-          max_steps:int,      # steps the run is planned for; the last one gets min_lr_ratio*max_lr
-          min_lr_ratio:float=0.1):
-    "Learning rate of step `it`: linear warmup to `max_lr`, then cosine decay to `min_lr_ratio*max_lr`."
-    if it < warmup_steps: return max_lr * (it + 1) / warmup_steps
-    decay_steps = max(max_steps - 1 - warmup_steps, 1)
-    ratio = min((it - warmup_steps) / decay_steps, 1.0)
-    coeff = 0.5 * (1.0 + math.cos(math.pi * ratio))  # 1 at the end of warmup, 0 at the last step
-    return max_lr * (min_lr_ratio + coeff * (1 - min_lr_ratio))
 
 # %% ../nbs/09_train_loop.ipynb #eb3afc39
 def grad_accum_steps(total_batch:int|None, # tokens per optimizer step (None: one micro-batch per process)
@@ -334,21 +324,6 @@ def evaluate(model, # the model (possibly compiled); put in eval mode while eval
     model.train(was_training)
     return total / n_batches
 
-# %% ../nbs/09_train_loop.ipynb #93f089f2
-def sample_text(model, # the model to sample from (uncompiled, not DDP-wrapped)
-                enc, # the tiktoken encoding
-                prompt:str='', # text to continue ('' starts a new document)
-                max_new_tokens:int=48, seed:int=0, temperature:float=1.0, top_k:int|None=50, device='cpu') -> str:
-    "Continue `prompt` with `max_new_tokens` sampled tokens, seeded with `seed` only; a document the model ends is followed by a blank line."
-    ids = enc.encode_ordinary('\n') + [EOT] + enc.encode_ordinary(prompt)  # a new document, after the end of another
-    g = torch.Generator(device=device).manual_seed(seed)
-    out = model.generate(torch.tensor([ids], device=device), max_new_tokens, temperature=temperature, top_k=top_k, generator=g)
-    new, docs = out[0, len(ids):].tolist(), [[]]
-    for t in new:
-        if t == EOT: docs.append([])  # the model ended the document and started another
-        else: docs[-1].append(t)
-    return prompt + '\n\n'.join(decode_tokens(d, enc) for d in docs)  # no � for a character cut off at the end
-
 # %% ../nbs/09_train_loop.ipynb #cd307675
 class Callback:
     "A piece of a run the loop calls at three points (and a dry run once); each does nothing unless a subclass says so."
@@ -371,7 +346,7 @@ class Run:
     device:torch.device
     strategy:Strategy = field(default_factory=Strategy)
     rank:int = 0
-    say:object = print          # progress lines (a no-op on ranks other than 0)
+    say:object = field(default_factory=lambda: print)  # progress lines (a no-op on ranks other than 0)
     step:int = 0                # optimizer steps taken
     rec:dict|None = None        # the last step's record
     stop:bool = False           # a callback sets it to end the run after this step

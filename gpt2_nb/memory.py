@@ -4,26 +4,20 @@
 
 # %% ../nbs/16_memory.ipynb #c9709cbe
 from __future__ import annotations
-import contextlib, dataclasses, json, math, os, re, subprocess, sys, tempfile, time
+import json, os, re, subprocess, sys, tempfile, time
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 
 from .core import GPT2NBError
-from .model import GPT, GPTConfig, PRESETS, configure_optimizers
-from .speed import linear_cross_entropy
+from .model import GPT, GPTConfig, configure_optimizers
 from .precision import PRECISIONS, set_precision
-from .loop import Callback, TrainConfig, forward_backward, train_step
-from .runs import DDPStrategy
-from .bench import RandomTokens, mem_available, proc_status
+from .loop import train_step
+from .bench import RandomTokens
 
 # %% auto #0
-__all__ = ['KiB', 'MiB', 'GiB', 'DDP', 'GPU_BUDGET_SHARE', 'CPU_BUDGET_SHARE', 'CPU_EXTRA', 'parse_size', 'fmt_size',
-           'param_counts', 'saved_tensor_bytes', 'block_bytes_per_token', 'output_layer_bytes', 'estimate_memory',
-           'measure_memory', 'memory_check', 'time_steps', 'available_memory', 'memory_budget', 'process_overhead',
-           'batch_candidates', 'auto_batch_size', 'confirm_batch_size', 'choose_batch_size', 'device_memory',
-           'step_memory', 'check_fits', 'MemoryPlan', 'peak_rss_run']
+__all__ = ['KiB', 'MiB', 'GiB', 'DDP', 'parse_size', 'fmt_size', 'param_counts', 'saved_tensor_bytes', 'block_bytes_per_token',
+           'state_bytes', 'output_layer_bytes', 'estimate_memory', 'measure_memory', 'memory_check', 'time_steps']
 
 # %% ../nbs/16_memory.ipynb #a1c0c246
 KiB, MiB, GiB = 2**10, 2**20, 2**30
@@ -78,6 +72,20 @@ def block_bytes_per_token(config:GPTConfig, precision:str='fp32', attention:str|
 # %% ../nbs/16_memory.ipynb #3e866b01
 _OPT_BYTES = {'adamw': 8, 'sgd': 4, 'none': 0}  # optimizer state per parameter (AdamW: two fp32 moments; SGD: momentum)
 
+def state_bytes(config:GPTConfig, bf16:bool, parallel:str, world_size:int, optimizer:str, grad_accum:int) -> tuple:
+    "Bytes per device of the parameters, gradients, optimizer state and the parallel wrapper's buffers."
+    if parallel not in ('ddp', 'fsdp'): raise GPT2NBError(f"unknown parallelism '{parallel}': use ddp or fsdp")
+    if optimizer not in _OPT_BYTES: raise GPT2NBError(f"unknown optimizer '{optimizer}': use one of {', '.join(_OPT_BYTES)}")
+    pc, fsdp = param_counts(config), parallel == 'fsdp'
+    P, S = pc['total'], world_size if fsdp else 1          # S: how many ways parameters, gradients and state are split
+    params = 4 * P / S                                     # fp32 master weights (FSDP: this process's shard)
+    grads = 4 * P if (fsdp and grad_accum > 1) else 4 * P / S  # FSDP accumulating without sync: whole fp32 gradients
+    opt = _OPT_BYTES[optimizer] * P / S
+    pb = 2 if (fsdp and bf16) else 4     # bytes of a parameter as the forward pass reads it (FSDP gathers bf16)
+    if fsdp: buffers = pb * (pc['root'] + 2 * pc['block'])  # gathered: the root all step, two blocks at a time
+    else: buffers = 4 * P if world_size > 1 else 0          # DDP's gradient buckets
+    return params, grads, opt, buffers
+
 def output_layer_bytes(N:int, C:int, V:int, # tokens of the micro-batch, width, vocabulary rows
                        bf16:bool, fsdp:bool, chunked_loss:bool, chunk:int=256) -> tuple:
     "The output layer and loss: (bytes kept for the backward pass, autocast copies, forward and backward temporaries)."
@@ -100,48 +108,39 @@ def output_layer_bytes(N:int, C:int, V:int, # tokens of the micro-batch, width, 
                   N * V * a + V * C * (4 + (2 if bf16 else 0)))  # then the logits' gradient and dw (bf16: and its fp32 copy)
     return head, casts, fwd, bwd
 
+# %% ../nbs/16_memory.ipynb #65c31c83
 def estimate_memory(config:GPTConfig, # the model
                     batch_size:int, # B: rows per micro-batch on each device
                     seq_len:int|None=None, # T (default: config.block_size)
                     precision:str='fp32', # 'fp32', 'tf32' or 'bf16' (autocast, or FSDP's bf16 parameters)
                     parallel:str='ddp', # 'ddp' (whole model on each device) or 'fsdp' (sharded)
                     world_size:int=1, # processes (devices) training together
-                    activation_checkpointing:bool=False, # keep only each block's input; recompute the block in the backward pass
-                    chunked_loss:bool=False, # the chunked output layer and loss (the default on CPUs) instead of the plain one
+                    activation_checkpointing:bool=False, # recompute each block in the backward pass
+                    chunked_loss:bool=False, # the chunked loss instead of the plain one
                     attention:str|None=None, # 'flash' or 'naive' (default: config.attention)
                     optimizer:str='adamw', # 'adamw', 'sgd' (momentum) or 'none'
-                    grad_accum:int=1, # micro-steps per optimizer step (gradients then exist during the forward passes)
+                    grad_accum:int=1, # micro-steps per step (the gradients then live through the forward passes)
                     overhead:int=0, # bytes outside the tensors to add (e.g. the process itself on a CPU)
                     chunk:int=256, # rows per chunk of the chunked loss
                    ) -> dict:
     "Peak memory of one training step per device, in bytes, split into its parts; `total` also covers an evaluation."
     if precision not in PRECISIONS: raise GPT2NBError(f"unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
-    if parallel not in ('ddp', 'fsdp'): raise GPT2NBError(f"unknown parallelism '{parallel}': use ddp or fsdp")
-    if optimizer not in _OPT_BYTES: raise GPT2NBError(f"unknown optimizer '{optimizer}': use one of {', '.join(_OPT_BYTES)}")
     for k, v in dict(batch_size=batch_size, world_size=world_size, grad_accum=grad_accum).items():
         if not isinstance(v, int) or v < 1: raise GPT2NBError(f"{k} must be an integer >= 1, got {v!r}")
     T = seq_len or config.block_size
     N, L, C, V = batch_size * T, config.n_layer, config.n_embd, config.padded_vocab_size  # N: tokens per micro-batch
     bf16, fsdp = precision == 'bf16', parallel == 'fsdp'
     a = 2 if bf16 else 4                 # bytes per element of the matmuls' inputs and outputs
-    pc = param_counts(config)
-    P, S = pc['total'], world_size if fsdp else 1          # S: how many ways parameters, gradients and state are split
-    params = 4 * P / S                                     # fp32 master weights (FSDP: this process's shard)
-    grads = 4 * P if (fsdp and grad_accum > 1) else 4 * P / S  # FSDP accumulating without sync: whole fp32 gradients
-    opt = _OPT_BYTES[optimizer] * P / S
+    params, grads, opt, buffers = state_bytes(config, bf16, parallel, world_size, optimizer, grad_accum)
     pb = 2 if (fsdp and bf16) else 4     # bytes of a parameter as the forward pass reads it (FSDP gathers bf16)
-    if fsdp: buffers = pb * (pc['root'] + 2 * pc['block'])  # gathered: the root all step, two blocks at a time
-    else: buffers = 4 * P if world_size > 1 else 0          # DDP's gradient buckets
     # what the forward pass keeps: the blocks, autocast's weight copies, the output layer and loss
     blk = block_bytes_per_token(config, precision, attention, T, resid_bytes=pb if fsdp else 4)
     layers = L * N * (pb if fsdp else 4) * C if activation_checkpointing else L * N * blk  # checkpointing: block inputs only
-    # (and in the backward pass one block's activations at a time, rebuilt: counted in the peak below)
+    # (and in the backward pass one block's activations at a time, rebuilt: in the peak below)
     casts = 2 * 12 * C * C * L if (bf16 and not fsdp) else 0  # autocast's bf16 copies of the block weights
     head, head_casts, fwd, bwd = output_layer_bytes(N, C, V, bf16, fsdp, chunked_loss, chunk)
     casts += head_casts
-    # the end of the backward pass: the embedding's gradient arrives as a dense (V, C) matrix and is added into the
-    # output layer's (the same tied weight); in fp32 the plain loss's weight gradient is a transposed view, so the sum is a new tensor
-    last = 4 * V * C if chunked_loss or bf16 else 8 * V * C + N * V * a
+    last = 4 * V * C if chunked_loss or bf16 else 8 * V * C + N * V * a  # the embedding's gradient, added last (see above)
     acts = layers + casts + head
     held = grads if grad_accum > 1 else 0                       # gradients alive during the forward pass
     peak = max(held + acts + fwd,                                # end of the forward pass
@@ -150,7 +149,7 @@ def estimate_memory(config:GPTConfig, # the model
                grads + last)                                     # the embedding's gradient, last
     step = params + opt + buffers + peak
     # an evaluation: no gradients are made, but those of the last step are still there; it computes the plain loss
-    ev = params + opt + 4 * P / S + buffers + N * V * (a + 4 + (4 if bf16 else 0)) + (2 * (12 * C * C * L + V * C) if bf16 and not fsdp else 0)
+    ev = params + opt + params + buffers + N * V * (a + 4 + (4 if bf16 else 0)) + (2 * (12 * C * C * L + V * C) if bf16 and not fsdp else 0)
     return dict(params=params, grads=grads, optimizer=opt, buffers=buffers, activations=acts, transient=max(fwd, bwd),
                 step=step, eval=ev, overhead=overhead, total=max(step, ev) + overhead)
 
@@ -211,6 +210,7 @@ if rank == 0: print(json.dumps(out))
 end_distributed(world)
 '''
 
+# %% ../nbs/16_memory.ipynb #20505995
 def measure_memory(config:GPTConfig, batch_size:int, seq_len:int|None=None, precision:str='fp32',
                    strategy:str=DDP, # the Strategy class, as 'module:Class', that shares the step among the processes
                    world_size:int=1, activation_checkpointing:bool=False, chunked_loss:bool=True, grad_accum:int=1,
@@ -266,172 +266,3 @@ def time_steps(config:GPTConfig, batch_size:int, seq_len:int, variants:dict, # n
             if i: times[name].append(time.perf_counter() - t0)
     set_precision('fp32', 'cpu')
     return {name: sorted(t)[len(t) // 2] for name, t in times.items()}
-
-# %% ../nbs/16_memory.ipynb #31d0a842
-GPU_BUDGET_SHARE = 0.9    # the default budget on a GPU: this share of its free memory
-CPU_BUDGET_SHARE = 0.5    # and on a CPU: this share of the available RAM
-CPU_EXTRA = 320 * MiB     # resident memory a CPU training process adds after choosing its micro-batch, beyond tensors (measured below)
-
-def available_memory(device) -> int:
-    "Free memory of a CUDA device, or the RAM the operating system reports as available (`MemAvailable`)."
-    device = torch.device(device)
-    if device.type == 'cuda': return torch.cuda.mem_get_info(device)[0]
-    return mem_available()
-
-def memory_budget(device, budget=None) -> int:
-    "The budget in bytes: `budget` read by `parse_size`, or the default share of the device's free memory."
-    if budget is not None: return parse_size(budget)
-    share = GPU_BUDGET_SHARE if torch.device(device).type == 'cuda' else CPU_BUDGET_SHARE
-    return int(share * available_memory(device))
-
-def process_overhead(device) -> int:
-    "What the budget must hold besides the estimated tensors: on a CPU this process now plus `CPU_EXTRA`; on a GPU nothing."
-    return (proc_status('VmRSS') or 0) + CPU_EXTRA if torch.device(device).type == 'cpu' else 0
-
-# %% ../nbs/16_memory.ipynb #392098b8
-def batch_candidates(total_batch:int, # tokens per optimizer step
-                     seq_len:int, world_size:int=1) -> list[int]:
-    "The micro-batches B (rows per process) that split `total_batch` into equal micro-steps, largest first."
-    if total_batch % (seq_len * world_size):
-        raise GPT2NBError(f"--total-batch {total_batch:,} is not a multiple of --seq-len x processes = {seq_len * world_size:,}: "
-                          f"change one of them")
-    rows = total_batch // (seq_len * world_size)  # rows per process per optimizer step
-    return [b for b in range(rows, 0, -1) if rows % b == 0]
-
-def auto_batch_size(config:GPTConfig, seq_len:int, total_batch:int, world_size:int=1,
-                    budget:int|None=None, # bytes (default: memory_budget(device))
-                    device='cpu', overhead:int|None=None, # bytes outside the tensors (default: process_overhead(device))
-                    **kw) -> dict: # estimate_memory's precision, parallel, activation_checkpointing, chunked_loss, attention
-    "The largest micro-batch whose estimated peak fits `budget`: {batch_size, grad_accum, estimate, budget, overhead}."
-    budget = memory_budget(device) if budget is None else budget
-    overhead = process_overhead(device) if overhead is None else overhead
-    rows = total_batch // (seq_len * world_size)
-    for B in batch_candidates(total_batch, seq_len, world_size):
-        e = estimate_memory(config, B, seq_len, world_size=world_size, grad_accum=rows // B, overhead=overhead, **kw)
-        if e['total'] <= budget: return dict(batch_size=B, grad_accum=rows // B, estimate=e, budget=budget, overhead=overhead)
-    raise GPT2NBError(f"even a micro-batch of 1 row needs about {fmt_size(e['total'])} ({fmt_size(overhead)} of it outside the "
-                      f"tensors), more than the memory budget of {fmt_size(budget)}: raise --memory-budget, or shrink the step's "
-                      f"memory with --activation-checkpointing, --parallel fsdp, --precision bf16 or a shorter --seq-len")
-
-# %% ../nbs/16_memory.ipynb #0361a036
-def confirm_batch_size(candidates:list, # micro-batches largest first, starting with the estimate's choice
-                       try_step, # try_step(B) runs one step of B rows; raises torch.cuda.OutOfMemoryError if it does not fit
-                       say=print) -> int:
-    "The first of `candidates` (or, after an out-of-memory error, the second) with which `try_step` succeeds."
-    for i, B in enumerate(candidates[:2]):
-        try:
-            try_step(B)
-            return B
-        except torch.cuda.OutOfMemoryError:
-            if torch.cuda.is_available(): torch.cuda.empty_cache()
-            if i == 0 and len(candidates) > 1: say(f"--batch-size auto: {B} rows ran out of memory in a real step; backing off to {candidates[1]}")
-    raise GPT2NBError(f"--batch-size auto: a real step of {candidates[min(1, len(candidates) - 1)]} rows ran out of memory: "
-                      "give a smaller --memory-budget or a --batch-size")
-
-# %% ../nbs/16_memory.ipynb #e185fc4b
-def _gpu_step(vals:dict, mc:GPTConfig, B:int, device, world_size:int, strategy):
-    "One forward and backward pass of B rows of random tokens on a fresh model, with the optimizer's state allocated beside it."
-    state = torch.random.get_rng_state(), torch.cuda.get_rng_state_all()  # leave the run's generators as they were
-    s = strategy(world_size, vals['precision'])
-    model = GPT(mc).to(device)
-    model.activation_checkpointing = vals['activation_checkpointing']
-    s.shard(model, device)
-    wrapped = s.wrap(model, device)
-    n = sum(p.numel() for p in model.parameters()) // (world_size if vals['parallel'] == 'fsdp' else 1)
-    moments = torch.empty(2 * n, device=device)  # as much memory as AdamW's two moments will take
-    ok = torch.ones((), device=device)
-    try:
-        forward_backward(wrapped, RandomTokens(mc.vocab_size, B, vals['seq_len']), 1, set_precision(vals['precision'], device),
-                         device, s, linear_cross_entropy if vals['loss'] == 'chunked' else None)
-        torch.cuda.synchronize(device)
-    except torch.cuda.OutOfMemoryError: ok.zero_()
-    finally:
-        del model, wrapped, moments
-        torch.cuda.empty_cache()
-        torch.random.set_rng_state(state[0]); torch.cuda.set_rng_state_all(state[1])
-    if world_size > 1: dist.all_reduce(ok, op=dist.ReduceOp.MIN)  # every process backs off if one ran out
-    if not ok.item(): raise torch.cuda.OutOfMemoryError(f"{B} rows")
-
-def choose_batch_size(vals:dict, # the filled settings, precision and loss decided
-                      mc:GPTConfig, total:int, world_size:int, device,
-                      strategy=DDPStrategy, # the run's Strategy class (the GPU check shards or wraps like the run)
-                      say=print) -> tuple[int, dict]:
-    "`resolve`'s choose_batch for `--batch-size auto`: (the micro-batch, the record for config.json)."
-    T = vals['seq_len']
-    kw = dict(precision=vals['precision'], parallel=vals['parallel'], activation_checkpointing=vals['activation_checkpointing'],
-              chunked_loss=vals['loss'] == 'chunked', attention=vals['attention'])
-    resumed = Path(vals['out'])/'config.json'
-    if vals['resume'] and resumed.is_file():  # a resumed run keeps its micro-batch (and its loader positions)
-        B = json.loads(resumed.read_text())['train']['batch_size']
-        e = estimate_memory(mc, B, T, world_size=world_size, grad_accum=total // (T * world_size * B), **kw)
-        choice = dict(batch_size=B, grad_accum=total // (T * world_size * B), estimate=e, budget=None, overhead=0)
-    else:
-        choice = auto_batch_size(mc, T, total, world_size, memory_budget(device, vals['memory_budget']), device, **kw)
-        if torch.device(device).type == 'cuda' and not vals['dry_run']:  # a plan trains nothing, not even one step
-            cands = [b for b in batch_candidates(total, T, world_size) if b <= choice['batch_size']]
-            B = confirm_batch_size(cands, lambda b: _gpu_step(vals, mc, b, torch.device(device), world_size, strategy), say)
-            if B != choice['batch_size']:
-                e = estimate_memory(mc, B, T, world_size=world_size, grad_accum=total // (T * world_size * B), **kw)
-                choice = dict(choice, batch_size=B, grad_accum=total // (T * world_size * B), estimate=e)
-    e = choice['estimate']
-    rec = dict(batch_size='auto', micro_batch=choice['batch_size'], grad_accum=choice['grad_accum'], total_batch=total,
-               budget=choice['budget'], overhead=choice['overhead'], estimate={k: int(v) for k, v in e.items()})
-    budget = f" of the {fmt_size(choice['budget'])} budget" if choice['budget'] else ' (the resumed run keeps its micro-batch)'
-    proc = f", process {fmt_size(e['overhead'])}" if e['overhead'] else ''
-    say(f"--batch-size auto: {choice['batch_size']} rows x {choice['grad_accum']} micro-steps per process = {total:,} tokens/step; "
-        f"estimated peak {fmt_size(e['total'])}{budget} (tensors: step {fmt_size(e['step'])}, evaluation {fmt_size(e['eval'])}{proc})")
-    return choice['batch_size'], rec
-
-# %% ../nbs/16_memory.ipynb #76c1a0a7
-def device_memory(device) -> int|None:
-    "Bytes a training step may use on `device`: a GPU's total memory, or the memory the OS has available on a CPU."
-    device = torch.device(device)
-    if device.type == 'cuda': return torch.cuda.get_device_properties(device).total_memory
-    return mem_available() if device.type == 'cpu' else None  # mps: unknown, not checked
-
-def step_memory(t:TrainConfig, mc:GPTConfig, device, world_size:int=1, accum:int=1) -> int:
-    "The estimated peak bytes per device of a planned step (`t`: a plan's settings), or of the whole process on a CPU."
-    cpu = torch.device(device).type == 'cpu'
-    return estimate_memory(mc, t.batch_size, t.seq_len, precision=t.precision, parallel=t.parallel, world_size=world_size,
-                           activation_checkpointing=t.activation_checkpointing, chunked_loss=t.loss == 'chunked',
-                           attention=t.attention, grad_accum=accum, overhead=process_overhead(device) if cpu else 0)['total']
-
-def check_fits(t:TrainConfig, mc:GPTConfig, device, world_size:int=1, accum:int=1) -> tuple[int, int|None]:
-    "(estimated bytes per device, the device's bytes); a `GPT2NBError` naming a micro-batch that fits if it does not."
-    need, have = step_memory(t, mc, device, world_size, accum), device_memory(device)
-    if have is None or need <= have: return need, have
-    rows = t.total_batch // (t.seq_len * world_size)  # rows per process per step
-    fits = [b for b in range(t.batch_size - 1, 0, -1) if rows % b == 0 and
-            step_memory(dataclasses.replace(t, batch_size=b), mc, device, world_size, rows // b) <= have]
-    fix = f"use --batch-size {fits[0]}" if fits else "use a smaller model, a shorter --seq-len or a device with more memory"
-    raise GPT2NBError(f"the plan needs about {need / 2**30:.1f} GiB per device (estimated), more than the {have / 2**30:.1f} GiB "
-                      f"{'this GPU has' if torch.device(device).type == 'cuda' else 'available here'}: {fix}")
-
-class MemoryPlan(Callback):
-    "A dry run's memory lines: the estimated peak per device and what the device has; a plan that does not fit is refused."
-    def describe(self, plan):
-        need, have = check_fits(plan.train, plan.model, plan.device, plan.world_size, plan.accum_steps)
-        return [('memory_per_device_gib', f"{need / GiB:.2f}"), ('device_memory_gib', f"{have / GiB:.2f}" if have else 'unknown')]
-
-# %% ../nbs/16_memory.ipynb #a480a03f
-_RSS_WRAPPER = r'''
-import atexit, os, runpy, sys
-def report():  # the peak resident memory of this process since it started, read as it exits
-    for line in open('/proc/self/status'):
-        if line.startswith('VmHWM:'): open(os.environ['GPT2NB_PEAK_RSS'], 'w').write(line.split()[1])
-atexit.register(report)
-sys.argv = sys.argv[1:]
-runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)
-'''
-
-def peak_rss_run(module:str, # e.g. 'gpt2_nb.train'
-                 args:list, log, # the module's arguments; the file for its output
-                 env:dict|None=None) -> tuple[int, int]:
-    "Run `python -m module args` (Linux); return its exit code and its peak resident memory in bytes (VmHWM, read as it exits)."
-    with tempfile.TemporaryDirectory() as d:
-        env = {**os.environ, 'PYTHONUNBUFFERED': '1', **(env or {}), 'GPT2NB_PEAK_RSS': str(Path(d)/'peak')}
-        env.pop('IN_TEST', None)
-        with open(log, 'w') as f:
-            r = subprocess.run([sys.executable, '-c', _RSS_WRAPPER, module, *map(str, args)], stdout=f, stderr=subprocess.STDOUT, env=env)
-        peak = Path(d)/'peak'
-        return r.returncode, int(peak.read_text()) * KiB if peak.exists() else 0

@@ -13,8 +13,8 @@ from .model import has_fused_adamw
 
 # %% auto #0
 __all__ = ['DEVICES', 'PRECISIONS', 'LOSSES', 'COMPILE_MIN_STEPS', 'TOLERANCES', 'get_device', 'set_precision', 'cpu_flags',
-           'cpu_name', 'device_name', 'fp32_matmuls_in_bf16', 'hardware', 'choose_settings', 'settings_line',
-           'keep_freed_memory']
+           'cpu_name', 'device_name', 'fp32_matmuls_in_bf16', 'hardware', 'choose_settings', 'settings_reasons',
+           'settings_line', 'keep_freed_memory']
 
 # %% ../nbs/08_precision.ipynb #5a513f65
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
@@ -37,7 +37,7 @@ def get_device(name:str='auto', # 'auto' (cuda > mps > cpu), 'cpu', 'cuda', 'cud
     if kind == 'cuda' and ':' in name and int(name.split(':')[1]) >= torch.cuda.device_count():
         raise GPT2NBError(f"device '{name}' asked for, but only {torch.cuda.device_count()} CUDA GPU(s) are visible: use a lower index")
     if kind == 'mps' and not _mps_available():
-        raise GPT2NBError(f"device 'mps' asked for, but Apple's Metal backend is not available here: use --device auto or --device cpu")
+        raise GPT2NBError("device 'mps' asked for, but Apple's Metal backend is not available here: use --device auto or --device cpu")
     return torch.device(name)
 
 # %% ../nbs/08_precision.ipynb #09baf257
@@ -80,6 +80,7 @@ def device_name(device) -> str:
     if device.type == 'mps': return f"Apple MPS ({platform.machine()})"
     return cpu_name()
 
+# %% ../nbs/08_precision.ipynb #16d92f42
 def _has_triton() -> bool:
     try: from torch.utils._triton import has_triton
     except ImportError: return False
@@ -162,13 +163,23 @@ def choose_settings(device, # where the run trains
     return dict(precision=precision, compile=compile, loss=loss, fused_adamw=has_fused_adamw(hw['device']),
                 keep_freed_memory=hw['device'] == 'cpu' and _glibc(), hardware=hw['name'], why=why)
 
-def settings_line(s:dict # what choose_settings returns
-                 ) -> str:
-    "One line saying what a run does and why."
+def settings_reasons(s:dict # what choose_settings returns
+                    ) -> str:
+    "Each choice with its reason, for a dry run's plan and for readers of this lesson."
     p = {'bf16': 'bf16 autocast', 'tf32': 'tf32 matmuls', 'fp32': 'fp32'}[s['precision']]
-    return (f"settings: {p} ({s['why']['precision']}) | {'compiled' if s['compile'] else 'eager'} ({s['why']['compile']}) | "
+    return (f"{p} ({s['why']['precision']}) | {'compiled' if s['compile'] else 'eager'} ({s['why']['compile']}) | "
             f"{s['loss']} loss ({s['why']['loss']}) | {'fused AdamW' if s['fused_adamw'] else 'AdamW'}"
             f"{' | freed memory kept' if s['keep_freed_memory'] else ''}")
+
+def settings_line(s:dict # what choose_settings returns
+                 ) -> str:
+    "What a run does, in one line a newcomer can read; `settings_reasons` says why."
+    p = {'bf16': 'bfloat16 matrix products (weights kept in float32)', 'tf32': 'float32 with faster matrix products',
+         'fp32': 'float32 throughout'}[s['precision']]
+    how = ['compiled by torch.compile' if s['compile'] else 'not compiled',
+           'the loss computed in chunks' if s['loss'] == 'chunked' else 'the loss computed whole']
+    chosen = any(w != 'given' for w in s['why'].values())
+    return (f"settings: {p}, {', '.join(how)}" + (f" (chosen for {s['hardware']}; --dry-run says why)" if chosen else ''))
 
 # %% ../nbs/08_precision.ipynb #5e73853f
 def keep_freed_memory() -> bool:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_runs.ipynb #2770461f
 from __future__ import annotations
-import contextlib, dataclasses, importlib, json, os, shutil, signal, sys, time
+import contextlib, gc, importlib, json, os, shutil, signal, time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -18,16 +18,16 @@ from .data import DEFAULT_OUT, SAMPLE_PATH, prepare
 from .loader import TokenLoader, read_manifest
 from .model import GPT, configure_optimizers
 from .speed import PEAK_FLOPS, flops_per_token
-from .precision import get_device, set_precision, settings_line, keep_freed_memory
-from .tokenizer import get_encoding
-from .loop import (TrainConfig, Plan, Run, Callback, Strategy, NonFiniteLoss, resolve, fit, evaluate, sample_text)
+from .precision import get_device, set_precision, settings_line, settings_reasons, keep_freed_memory
+from .tokenizer import EOT, decode_tokens, get_encoding
+from .loop import (TrainConfig, Plan, Run, Callback, Strategy, NonFiniteLoss, resolve, fit, evaluate)
 from .checkpoint import SingleFile, Sharded, check_resumable, reshard_ranks, rng_state, set_rng_state, checkpoint_meta
 
 # %% auto #0
 __all__ = ['RUN_FILES', 'PLAN_MFU', 'PLAN_GPUS', 'MEANINGFUL', 'init_distributed', 'gather_ranks', 'any_rank', 'end_distributed',
            'DDPStrategy', 'stop_requests', 'read_log', 'append_log', 'write_log', 'plot_losses', 'write_samples',
-           'log_record', 'redraw', 'fmt_time', 'LogCallback', 'progress_line', 'EvalCallback', 'StopCallback',
-           'CheckpointCallback', 'data_dir', 'resume_from', 'build', 'plan_numbers', 'open_run_folder',
+           'log_record', 'redraw', 'fmt_time', 'LogCallback', 'progress_line', 'sample_text', 'EvalCallback',
+           'StopCallback', 'CheckpointCallback', 'data_dir', 'resume_from', 'build', 'plan_numbers', 'open_run_folder',
            'dry_run_report', 'plan_warnings', 'shard_tokens', 'loaders', 'start_line', 'run_training']
 
 # %% ../nbs/11_runs.ipynb #60ffa1cc
@@ -56,6 +56,7 @@ def _import_world_defaults():
         try: importlib.import_module(m)
         except ImportError: pass  # a torch without it has nothing to hold the group
 
+# %% ../nbs/11_runs.ipynb #65f7a02d
 def gather_ranks(obj, world_size:int) -> list:
     "`obj` from every rank, in rank order (just `[obj]` in a single process)."
     if world_size == 1: return [obj]
@@ -79,6 +80,7 @@ def end_distributed(world_size:int, ok:bool=True):
     # barrier (the GIL is free there, and the barrier holds no tensor), then destroy the group, which joins gloo's threads
     # while Python is still whole (see _import_world_defaults). After an error some ranks may never come: no barrier then.
     if ok: dist.barrier()
+    gc.collect()  # a DDP model and its hooks form reference cycles: freed only by the collector, and they hold the group
     dist.destroy_process_group()
 
 # %% ../nbs/11_runs.ipynb #1bcf4d82
@@ -198,6 +200,21 @@ def progress_line(rec:dict, max_steps:int, left_s:float|None, compiled:bool=Fals
     eta = 'compiling included' if compiled else f"{fmt_time(left_s)} left" if left_s is not None else 'time left: after the next step'
     return (f"step {rec['step']:>5}/{max_steps} | loss {rec['loss']:.4f} | lr {rec['lr']:.2e} | norm {rec['grad_norm']:.3f} | "
             f"{rec['dt_ms']:.0f} ms | {rec['tokens_per_sec']:,.0f} tok/s{m} | epoch {rec['epoch']} | {eta}")
+
+# %% ../nbs/11_runs.ipynb #93f089f2
+def sample_text(model, # the model to sample from (uncompiled, not DDP-wrapped)
+                enc, # the tiktoken encoding
+                prompt:str='', # text to continue ('' starts a new document)
+                max_new_tokens:int=48, seed:int=0, temperature:float=1.0, top_k:int|None=50, device='cpu') -> str:
+    "Continue `prompt` with `max_new_tokens` sampled tokens, seeded with `seed` only; a document the model ends is followed by a blank line."
+    ids = enc.encode_ordinary('\n') + [EOT] + enc.encode_ordinary(prompt)  # a new document, after the end of another
+    g = torch.Generator(device=device).manual_seed(seed)
+    out = model.generate(torch.tensor([ids], device=device), max_new_tokens, temperature=temperature, top_k=top_k, generator=g)
+    new, docs = out[0, len(ids):].tolist(), [[]]
+    for t in new:
+        if t == EOT: docs.append([])  # the model ended the document and started another
+        else: docs[-1].append(t)
+    return prompt + '\n\n'.join(decode_tokens(d, enc) for d in docs)  # no � for a character cut off at the end
 
 # %% ../nbs/11_runs.ipynb #bbda423c
 class EvalCallback(Callback):
@@ -342,7 +359,7 @@ def dry_run_report(plan:Plan, callbacks=()) -> list[tuple[str, str]]:
              ('weight_decay', v('weight_decay')), ('grad_clip', v('grad_clip')), ('precision', v('precision')),
              ('compile', v('compile')), ('loss', v('loss')), ('flops', f"{flops:.3e}"), ('mfu_assumed', PLAN_MFU), *hours.items()]
     for cb in callbacks: lines += cb.describe(plan)
-    lines.append(('settings', settings_line(plan.settings).removeprefix('settings: ')))
+    lines.append(('settings', settings_reasons(plan.settings)))
     return [(k, str(x)) for k, x in lines] + plan_warnings(plan)
 
 def plan_warnings(plan:Plan) -> list[tuple[str, str]]:
@@ -377,6 +394,7 @@ def start_line(plan:Plan, step:int, resumed:bool) -> str:
             f"{', compiled' if t.compile else ''}{f', {w} processes' if w > 1 else ''} | {plan.total_batch:,} tokens/step = "
             f"{t.batch_size}x{t.seq_len}{f'x{w}' if w > 1 else ''} x {plan.accum_steps} micro-steps")
 
+# %% ../nbs/11_runs.ipynb #321b1169
 def run_training(cfg:TrainConfig, # what the run asks for
                  say=print, # where progress lines go (rank 0 only)
                  strategy=DDPStrategy, # the Strategy class that shares the work among processes

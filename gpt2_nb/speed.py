@@ -54,6 +54,7 @@ def _eager_chunks(x, w, targets, valid, n, vocab_size:int, chunk:int):
         else: dw += g.t() @ xs
     return loss, dx, dw
 
+# %% ../nbs/07_model_speed.ipynb #481c2939
 class _LinearCrossEntropy(torch.autograd.Function):
     "Output layer + mean cross-entropy in chunks of rows; the gradients are made in the forward pass."
     @staticmethod

@@ -12,7 +12,7 @@ import torch
 
 from conftest import run_cmd, assert_one_line_error, PY, REPO, TINY, make_shards, train_args, records
 from gpt2_nb.checkpoint import load_checkpoint, load_model
-from gpt2_nb.memory import peak_rss_run
+from gpt2_nb.budget import peak_rss_run
 
 # 10 steps of 8 rows of 32 tokens: 1 process x 4 rows x 2 micro-steps, or 2 processes x 2 rows x 2 micro-steps
 RUN = ['--total-batch', '256', '--max-steps', '10', '--warmup-steps', '3', '--lr', '3e-3', '--eval-every', '5',

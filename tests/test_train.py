@@ -195,12 +195,12 @@ def test_flags_win_over_auto(data, tmp_path):
 
 def test_dry_run_shows_auto_choices(data, tmp_path):
     "--dry-run plans with the same choices a run would make (a 500-step run on this machine), and says they are auto."
-    from gpt2_nb.precision import choose_settings, settings_line
+    from gpt2_nb.precision import choose_settings, settings_reasons
     r = run_cmd(PY, *auto_args(data, tmp_path/'x', '--max-steps', '500', '--dry-run'), check=True)
     plan = dict(l.split(': ', 1) for l in r.stdout.splitlines() if ': ' in l)
     want = choose_settings('cpu', steps=500)
     assert (plan['precision'], plan['compile'], plan['loss']) == (f"{want['precision']} (auto)", f"{want['compile']} (auto)", 'chunked (auto)')
-    assert plan['settings'] == settings_line(want).removeprefix('settings: ')
+    assert plan['settings'] == settings_reasons(want)
     assert not (tmp_path/'x').exists()
 
 def test_auto_precision_trains_like_fp32(data, tmp_path):

@@ -8,6 +8,7 @@
    public method with a docstring of an exported class needs a `show_doc(Class.method)` cell.
 4. No parameter comment in an exported signature (`x:int=1, # what it is`) holds a backtick: nbdev turns backticked
    names into markdown links, which show as `[`X`](https://…)` text inside the rendered signature.
+5. Every lesson can be read in a sitting: at most 45,000 characters of markdown and code, no code cell over 4,000.
 
     python tools/doc_check.py [nbs]     # prints what it found; exit 1 if any check fails
 """
@@ -78,6 +79,17 @@ def signature_backticks(nb_path):
     return out
 
 
+MAX_LESSON, MAX_CELL = 45_000, 4_000
+
+def too_long(nb) -> list:
+    "What makes a lesson too long to read in a sitting: its size, and its code cells over the limit."
+    out, total = [], sum(len(c.source) for c in nb.cells)
+    if total > MAX_LESSON: out.append(f"{total:,} characters of markdown and code (at most {MAX_LESSON:,})")
+    out += [f"code cell {i} has {len(c.source):,} characters (at most {MAX_CELL:,})" for i, c in enumerate(nb.cells)
+            if c.cell_type == 'code' and len(c.source) > MAX_CELL]
+    return out
+
+
 if __name__ == '__main__':
     root = Path(sys.argv[1] if len(sys.argv) > 1 else 'nbs')
     problems = []
@@ -86,5 +98,6 @@ if __name__ == '__main__':
         problems += [f"{p.name} cell {i}: imports mixed with other code: {first}" for i, first in mixed_cells(p)]
         problems += [f"{p.name}: no show_doc({m})" for m in undocumented_methods(p)]
         problems += [f"{p.name} cell {i}: backticks in a parameter comment of {n}(): {c}" for i, n, c in signature_backticks(p)]
+        if p.name != 'index.ipynb': problems += [f"{p.name}: {t}" for t in too_long(read_nb(p))]
     print('\n'.join(problems) if problems else f"docs checks passed: {len(list(root.glob('*.ipynb')))} notebooks")
     sys.exit(1 if problems else 0)

@@ -3,6 +3,7 @@
     python tools/run_tests.py                      # notebooks, then pytest; exit status: the worse of the two
     python tools/run_tests.py --flags slow         # also the cells flagged slow (as nbdev_test --flags slow)
     python tools/run_tests.py --isa avx2           # the same, as on a CPU of a lower instruction-set level (below)
+    python tools/run_tests.py --isa avx2 --notebooks 07 08 13 --pytest tests/test_train.py tests/test_speed.py
     python tools/run_tests.py --notebooks 07 10 --pytest tests/test_train.py -k auto   # a part of it
 
 Both halves always run, so a failing notebook does not hide the pytest results. Each notebook prints a line when it
@@ -24,6 +25,9 @@ ISA_LEVELS = {  # what a CPU of each kind runs, set through the variables PyTorc
     'avx2': dict(ATEN_CPU_CAPABILITY='avx2', ONEDNN_MAX_CPU_ISA='AVX2', MKL_ENABLE_INSTRUCTIONS='AVX2'),
 }
 NEEDS = {'avx512_bf16': {'avx512_bf16'}, 'avx2': {'avx2'}}  # CPU flags a level needs to be emulated
+# what depends on the CPU's kind: the lessons on speed and precision, the precision experiment, and the tests of the
+# settings a run chooses (CI runs these at each level below its own CPU)
+PRECISION_ARGS = '--notebooks 07 08 13 --pytest tests/test_train.py tests/test_speed.py'
 
 
 def fmt(s: float) -> str: return f"{int(s // 60)}m{int(s % 60):02d}s" if s >= 60 else f"{s:.0f}s"
