@@ -436,4 +436,4 @@ def _train(plan:Plan, rank:int, device, say, strategy, callbacks, t_start:float)
     evals = [r for r in run.records if 'val_loss' in r]
     return dict(out=str(out), step=run.step, steps_run=run.step - step, interrupted=stop.interrupted, wall_s=time.time() - t_start,
                 first_val_loss=evals[0]['val_loss'] if evals else None, last_val_loss=evals[-1]['val_loss'] if evals else None,
-                hellaswag=[r for r in run.records if 'hellaswag_acc' in r][-1:] or None, device=plan.device)
+                hellaswag=[r for r in run.records if 'hellaswag_acc' in r][-1:] or None, device=plan.device_name)

@@ -59,37 +59,37 @@ def _batch_size(s:str):
     return s if s == 'auto' else _at_least(1, int)(s)
 
 def _flag_kwargs(f, text:str) -> dict:
-    "How a `TrainConfig` field becomes a flag: type, range, choices, default, help."
-    t = str(f.type)
-    if f.name == 'compile': return dict(action=argparse.BooleanOptionalAction, default=None, help=text)  # auto, or either way
+    "How a `TrainConfig` field becomes a flag: type, range, choices, default, help (its default said once)."
+    t, said = str(f.type), re.sub(r"\(None: ([^)]*)\)", r"(default: \1)", text)  # a comment's "None: x" is the flag's default
+    if f.name == 'compile': return dict(action=argparse.BooleanOptionalAction, default=None, help=said)  # auto, or either way
     if 'bool' in t: return dict(action='store_true', help=text)
     typ = int if 'int' in t else float if 'float' in t else str
     kw = dict(type=_batch_size if f.name == 'batch_size' else _at_least(AT_LEAST[f.name], typ) if f.name in AT_LEAST else typ,
-              default=f.default, help=text.replace('(None: ', '(default: '))
+              default=f.default, help=said)
     if f.name in CHOICES: kw['choices'] = CHOICES[f.name]
-    if f.name in RECIPE_FIELDS: kw['help'] = text.replace("(None: the preset's)", '') + " (default: the preset's; see below)"
+    if f.name in RECIPE_FIELDS: kw['help'] = re.sub(r" ?\(None: [^)]*\)", '', text) + " (default: the preset's)"
     return kw
 
 def presets_table() -> str:
-    "The recipes as the help shows them: one row per preset, one column per setting that defaults to the preset's."
+    "The recipes as the help shows them: a row per setting that defaults to the preset's, a column per preset."
     def fmt(k, v):
-        if v is None: return 'data' if k == 'max_steps' else '-'
+        if v is None: return {'max_steps': 'data', 'total_batch': '1 micro'}.get(k, '-')
         if k == 'warmup_frac': return f"{v:.2%}"
         return f"{v:,}" if isinstance(v, int) else f"{v:g}"
-    cols = [k for k in RECIPE_FIELDS]
-    rows = [['preset', *[k.replace('_', ' ') for k in cols]]] + [[p, *[fmt(k, r[k]) for k in cols]] for p, r in RECIPES.items()]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(cols) + 1)]
-    lines = ['  '.join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-    return "presets: the defaults of the flags marked \"the preset's\" (max steps 'data': planned from the data's size)\n  " + '\n  '.join(lines)
+    rows = [['', *RECIPES]] + [[flag(k), *[fmt(k, r[k]) for r in RECIPES.values()]] for k in RECIPE_FIELDS]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ['  '.join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows]
+    return ("the preset's defaults ('data': planned from the data's size; '1 micro': one\n"
+            "micro-batch per process, no accumulation):\n  " + '\n  '.join(lines))
 
 class _Formatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
     "Each flag's default said once; the presets table kept as it is laid out."
 
 def train_parser() -> ArgumentParser:
     "The `gpt2nb_train` argument parser: one flag per `TrainConfig` field, grouped as the dataclass groups them."
-    p = ArgumentParser(prog='gpt2nb_train', description="Train GPT-2 from scratch. With no flags: the main job, the tiny "
-                       "model on the bundled sample, on the CPU, in a few minutes.", epilog=presets_table(),
-                       formatter_class=_Formatter)
+    p = ArgumentParser(prog='gpt2nb_train', usage='%(prog)s [--preset P] [--data DIR] [--out DIR] [options]',
+                       description="Train GPT-2 from scratch. With no flags: the main job, the tiny model on the\n"
+                       "bundled sample, on the CPU, in a few minutes.", epilog=presets_table(), formatter_class=_Formatter)
     groups, docs = {}, field_docs(TrainConfig)
     for f in fields(TrainConfig):
         section, text = docs[f.name]
