@@ -4,14 +4,14 @@
 
 # %% ../nbs/99_core.ipynb #aafcfdcb
 from __future__ import annotations
-import argparse, contextlib, hashlib, os, random, signal, sys, tempfile
+import argparse, contextlib, errno, hashlib, os, random, shutil, signal, sys, tempfile
 from pathlib import Path
 
 import numpy as np
 
 # %% auto #0
-__all__ = ['GPT2NBError', 'run_cli', 'HelpFormatter', 'ArgumentParser', 'atomic_write', 'sha256_file', 'ensure_dir',
-           'seed_everything', 'in_test', 'quiet_hub', 'fault_point']
+__all__ = ['GPT2NBError', 'run_cli', 'HelpFormatter', 'ArgumentParser', 'no_space', 'atomic_write', 'sha256_file', 'ensure_dir',
+           'writable_file', 'lock_holders', 'folder_lock', 'seed_everything', 'in_test', 'quiet_hub', 'fault_point']
 
 # %% ../nbs/99_core.ipynb #6e2bcc1f
 class GPT2NBError(Exception):
@@ -20,7 +20,7 @@ class GPT2NBError(Exception):
 # %% ../nbs/99_core.ipynb #a3707343
 def run_cli(main, # function that does the work; may raise GPT2NBError
             *args, **kwargs):
-    "Call `main`; on `GPT2NBError` print one line to stderr and exit 2, on Ctrl-C exit 130."
+    "Call `main`; on `GPT2NBError` (or a full disk) print one line to stderr and exit 2, on Ctrl-C exit 130."
     try: return main(*args, **kwargs)
     except GPT2NBError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -28,6 +28,10 @@ def run_cli(main, # function that does the work; may raise GPT2NBError
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except OSError as e:  # a full disk wherever it strikes: one line too (other OS errors are bugs to see in full)
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT): raise
+        print(f"error: {no_space(e.filename or '.')}", file=sys.stderr)
+        sys.exit(2)
 
 # %% ../nbs/99_core.ipynb #301b98de
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -47,20 +51,32 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 # %% ../nbs/99_core.ipynb #3f64216a
+_UMASK = os.umask(0o022); os.umask(_UMASK)  # read once: the permissions new files get (mkstemp would make them private)
+
+def no_space(path, need:int|None=None) -> GPT2NBError:
+    "The one-line error for a full disk: how much the write needed (if known) and how much is free."
+    free = shutil.disk_usage(Path(path).parent).free
+    needed = f"about {need:,} bytes needed, " if need else ''
+    return GPT2NBError(f"no space left on the device for '{path}' ({needed}{free:,} free): free some space, or write somewhere else")
+
 @contextlib.contextmanager
 def atomic_write(path, # the file to create or replace
-                 mode='wb'):
+                 mode='wb',
+                 need:int|None=None): # bytes the file will take, if known: refused at once when they are not free
     "Open a temporary file beside `path`; on success fsync and rename it to `path`, on failure delete it."
     path = Path(path)
+    if need is not None and shutil.disk_usage(path.parent).free < need: raise no_space(path, need)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # the permissions of any new file: readable by others unless the umask says no
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT): raise no_space(path, need) from None
         raise
 
 # %% ../nbs/99_core.ipynb #6ec9a404
@@ -72,14 +88,56 @@ def sha256_file(path, chunk=1<<20):
     return h.hexdigest()
 
 # %% ../nbs/99_core.ipynb #cc6be67e
+def _can_write(folder) -> bool:
+    "Whether a file can be created in `folder` (tried, not guessed: permissions, a read-only mount)."
+    try:
+        with tempfile.TemporaryFile(dir=folder): return True
+    except OSError: return False
+
 def ensure_dir(path, what='output folder', flag='--out'):
     "Create folder `path` (and parents) and check it is writable, or raise `GPT2NBError` naming `flag`."
     path = Path(path)
     if path.exists() and not path.is_dir(): raise GPT2NBError(f"{what} '{path}' is a file, not a folder: choose another {flag}")
     try: path.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise GPT2NBError(f"cannot create {what} '{path}' ({e.strerror}): choose another {flag}") from None
-    if not os.access(path, os.W_OK | os.X_OK): raise GPT2NBError(f"{what} '{path}' is not writable: choose another {flag}")
+    if not _can_write(path): raise GPT2NBError(f"{what} '{path}' is not writable: choose another {flag}")
     return path
+
+def writable_file(path, flag='--out') -> Path:
+    "Check, before any work, that file `path` can be written (its folder exists and takes files); a one-line error if not."
+    path = Path(path)
+    why = ('it is a folder' if path.is_dir() else 'its folder does not exist' if not path.parent.is_dir()
+           else 'its folder is not writable' if not _can_write(path.parent) else None)
+    if why: raise GPT2NBError(f"cannot write {flag} '{path}': {why}; choose another file path")
+    return path
+
+# %% ../nbs/99_core.ipynb #18a11006
+def lock_holders(path) -> list[int]:
+    "The processes holding an advisory lock on `path`, from Linux's /proc/locks (empty where it cannot be read)."
+    try: ino, locks = os.stat(path).st_ino, Path('/proc/locks').read_text().splitlines()
+    except OSError: return []
+    fields = [l.split() for l in locks if 'FLOCK' in l]  # "1: FLOCK ADVISORY WRITE 1234 08:01:5678 0 EOF"
+    return sorted({int(f[-4]) for f in fields if len(f) >= 8 and f[-3].rsplit(':', 1)[-1] == str(ino) and f[-4].isdigit()})
+
+@contextlib.contextmanager
+def folder_lock(folder, # the folder a job writes (it is the folder itself that is locked: no lock file)
+                what:str='run folder', flag:str='--out',
+                join:bool=False): # a further process of the job that holds the lock (the other ranks of a run)
+    "Hold `folder`'s lock while the block runs; if another job holds it, a one-line `GPT2NBError`."
+    try: import fcntl
+    except ImportError: yield; return  # Windows: no advisory locks here
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        try:
+            if not join: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody else holds it, not even a stray rank
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # then shared, so this job's other processes can join
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.EACCES): yield; return  # a file system without locks (some NFS)
+            pids = ', '.join(map(str, lock_holders(folder))) or '?'
+            raise GPT2NBError(f"{what} '{folder}' is in use by another process (pid {pids}): wait for it to end, "
+                              f"or choose another {flag}") from None
+        yield
+    finally: os.close(fd)  # closing it releases the lock
 
 # %% ../nbs/99_core.ipynb #884830f9
 def seed_everything(seed:int):
