@@ -13,7 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 import gpt2_nb
-from .core import GPT2NBError, ArgumentParser, run_cli, atomic_write, sha256_file, ensure_dir, quiet_hub
+from .core import GPT2NBError, ArgumentParser, run_cli, atomic_write, sha256_file, ensure_dir, folder_lock, quiet_hub
 from .tokenizer import get_encoding, EOT, RANKS_SHA256
 
 # %% auto #0
@@ -63,10 +63,16 @@ def _parquet_text_bytes(pf, text_column) -> int:
 
 def _parquet_pieces(path, text_column, chunk_bytes=CHUNK_BYTES):
     "A parquet file's text column as Arrow string arrays of about `chunk_bytes` each."
+    import pyarrow as pa
     pf = _parquet_column(path, text_column)
     rows = max(1, chunk_bytes * pf.metadata.num_rows // max(1, _parquet_text_bytes(pf, text_column)))
-    row = 0
-    for batch in pf.iter_batches(batch_size=rows, columns=[text_column]):
+    row, batches = 0, pf.iter_batches(batch_size=rows, columns=[text_column])
+    while True:
+        try: batch = next(batches, None)
+        except (OSError, pa.ArrowException) as e:  # damaged bytes past the footer show up only when read
+            raise GPT2NBError(f"cannot read '{path}' past row {row:,} ({str(e).splitlines()[0][:100]}): the file is damaged; "
+                              "download or export it again") from None
+        if batch is None: break
         col = batch.column(0)
         if col.null_count: raise GPT2NBError(f"'{path}' has a row with no text (null) in rows {row} to {row + len(col) - 1}: remove or fill it")
         row += len(col)
@@ -168,6 +174,11 @@ class Source:
         if f.suffix == '.parquet': _parquet_column(f, self.text_column)
         elif f.suffix == '.jsonl':
             for p in _jsonl_pieces(f, chunk_bytes=1 << 12): read_texts(p, self.text_column); break
+
+    def stamp(self):
+        "What changes when the source does: each file's size and modification time; a Hub dataset's fingerprint."
+        if self.files is not None: return [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in self.files]
+        return None if self.streaming else self.ds._fingerprint  # a stream has none: it is read as it is
 
     def pieces(self, chunk_bytes=CHUNK_BYTES):
         "The source as pieces of about `chunk_bytes`, in order."
@@ -271,7 +282,7 @@ def write_shard(path, # where the .npy goes
     buf = io.BytesIO(); np.save(buf, tokens, allow_pickle=False); data = buf.getbuffer()
     sha = hashlib.sha256(data).hexdigest()
     if not (path.exists() and path.stat().st_size == len(data) and sha256_file(path) == sha):
-        with atomic_write(path) as f: f.write(data)
+        with atomic_write(path, need=len(data)) as f: f.write(data)
     return dict(file=path.name, tokens=int(len(tokens)), sha256=sha)
 
 # %% ../nbs/02_data.ipynb #737df338
@@ -329,21 +340,26 @@ def _prepare(source, out, text_column, shard_tokens, val_tokens, workers, stream
     _check_int('shard_tokens', shard_tokens, 1); _check_int('val_tokens', val_tokens, 0); _check_int('workers', workers, 1)
     src = Source(source, text_column, streaming)
     if val_tokens is None: val_tokens = default_val_tokens(src.text_bytes) if src.text_bytes is not None else VAL_TOKENS_MAX
-    workers = workers or os.cpu_count() or 1
-    get_encoding()  # build the tokenizer here once: forked workers inherit it
     settings = dict(version=MANIFEST_VERSION, source=src.name, text_column=text_column, tokenizer_sha256=RANKS_SHA256,
                     shard_tokens=shard_tokens, val_tokens=val_tokens)
     out = ensure_dir(out, 'output folder', '--out')
-    if old := _read_manifest(out):
-        if diff := [k for k in settings if old.get(k) != settings[k]]:
-            raise GPT2NBError(f"'{out}' already holds shards prepared with other settings ({', '.join(f'{k}={old.get(k)!r}' for k in diff)}): "
-                              "choose another --out or delete that folder")
-        if _is_done(out, old):
-            print(f"already done: '{out}' holds all {len(old['shards'])} shards of this job; nothing to do")
-            return old
+    with folder_lock(out, 'output folder'):  # a second prepare into `out` is refused, not interleaved
+        if old := _read_manifest(out):
+            if diff := [k for k in settings if old.get(k) != settings[k]]:
+                raise GPT2NBError(f"'{out}' already holds shards prepared with other settings ({', '.join(f'{k}={old.get(k)!r}' for k in diff)}): "
+                                  "choose another --out or delete that folder")
+            if old.get('source_stamp') != src.stamp(): print(f"the source changed since '{out}' was prepared from it: preparing it again")
+            elif _is_done(out, old):
+                print(f"already done: '{out}' holds all {len(old['shards'])} shards of this job; nothing to do")
+                return old
+        return _tokenize_into(src, out, settings, workers or os.cpu_count() or 1)
+
+def _tokenize_into(src:Source, out:Path, settings:dict, workers:int) -> dict:
+    "Tokenize `src` into shards in `out` and write the manifest last; returns it."
+    get_encoding()  # build the tokenizer here once: forked workers inherit it
     (out/MANIFEST).unlink(missing_ok=True)
     _clean(out)  # temporary files only: finished shards may be reused
-
+    text_column, shard_tokens, val_tokens = settings['text_column'], settings['shard_tokens'], settings['val_tokens']
     writers = dict(val=ShardWriter(out, 'val', shard_tokens), train=ShardWriter(out, 'train', shard_tokens))
     ndocs, ntoks, in_val, flags = dict(train=0, val=0), dict(train=0, val=0), val_tokens > 0, deque()
     def chunks():
@@ -363,7 +379,7 @@ def _prepare(source, out, text_column, shard_tokens, val_tokens, workers, stream
         raise GPT2NBError(f"source '{src.name}' holds only empty documents ({sum(ndocs.values()):,}): pass a source with text in it")
     shards = writers['val'].shards + writers['train'].shards
     _clean(out, keep={s['file'] for s in shards})
-    manifest = dict(settings, shards=shards, documents=ndocs, tokens=ntoks)
+    manifest = dict(settings, source_stamp=src.stamp(), shards=shards, documents=ndocs, tokens=ntoks)
     with atomic_write(out/MANIFEST, 'w') as f: json.dump(manifest, f, indent=1)
     said = {k: f"{ntoks[k]:,} tokens ({ndocs[k]:,} documents, {len(w.shards)} shard{'s' * (len(w.shards) != 1)})" for k, w in writers.items()}
     print(f"prepared {src.name} into '{out}':\n  train {said['train']}\n  val   {said['val']}")

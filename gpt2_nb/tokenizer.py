@@ -14,7 +14,7 @@ from .core import GPT2NBError
 
 # %% auto #0
 __all__ = ['RANKS_PATH', 'RANKS_SHA256', 'EOT', 'EOT_TEXT', 'N_VOCAB', 'GPT2_PATTERN', 'load_ranks', 'get_encoding',
-           'decode_tokens']
+           'decode_tokens', 'check_vocab']
 
 # %% ../nbs/01_tokenizer.ipynb #c75d482d
 RANKS_PATH = Path(gpt2_nb.__file__).resolve().parent/'assets'/'gpt2.tiktoken'  # installed as package data
@@ -54,3 +54,11 @@ def decode_tokens(tokens, # token ids
     "The text of `tokens`, without a character cut off at the end (where plain decoding would print �)."
     data = (enc or get_encoding()).decode_bytes(list(tokens))
     return codecs.getincrementaldecoder('utf-8')(errors='replace').decode(data, final=False)
+
+# %% ../nbs/01_tokenizer.ipynb #9cd8d315
+def check_vocab(vocab_size:int, # the model's vocabulary (its config.vocab_size)
+                what:str='the model'):
+    "Refuse a model whose vocabulary is not GPT-2's: this tokenizer cannot speak to it."
+    if vocab_size != N_VOCAB:
+        raise GPT2NBError(f"{what} has a vocabulary of {vocab_size:,} tokens, not GPT-2's {N_VOCAB:,}: "
+                          "it cannot be used with the GPT-2 tokenizer")
