@@ -97,13 +97,10 @@ def time_config(precision, attention, compiled, device, model_kw, batch_size, se
 def cli_check(device, model_kw, data_dir, out_dir, precision='bf16', compiled=True, total_batch=524288, batch_size=16, seq_len=1024, steps=2):
     "The GPU configuration through the real training loop and run folder (synthetic shards): a couple of full steps."
     import numpy as np
-    data_dir.mkdir(parents=True, exist_ok=True)
-    n = total_batch * (steps + 1) + 1
-    rng = np.random.default_rng(0)
-    for split, k in (('train', n), ('val', batch_size * (seq_len + 1) * 2 + 1)):
-        np.save(data_dir/f'{split}_000000.npy', rng.integers(0, 50257, k).astype(np.uint16))
-    (data_dir/'manifest.json').write_text(json.dumps(dict(version=1, source='random', shards=[
-        dict(file='train_000000.npy', split='train', tokens=n), dict(file='val_000000.npy', split='val', tokens=batch_size * (seq_len + 1) * 2 + 1)])))
+    from gpt2_nb.loader import write_shards
+    rng, n = np.random.default_rng(0), total_batch * (steps + 1) + 1
+    write_shards(data_dir, {split: [rng.integers(0, 50257, k).astype(np.uint16)]
+                            for split, k in (('train', n), ('val', batch_size * (seq_len + 1) * 2 + 1))}, source='random')
     free(device)
     sizes = {k: v for k, v in model_kw.items() if k != 'preset'}
     cfg = TrainConfig(data=str(data_dir), out=str(out_dir), preset=model_kw.get('preset', 'gpt2'), total_batch=total_batch,

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from gpt2_nb.core import ArgumentParser
-from gpt2_nb.loader import TokenLoader
+from gpt2_nb.loader import TokenLoader, write_shards
 from gpt2_nb.model import GPT, GPTConfig
 from gpt2_nb.precision import cpu_name
 
@@ -27,17 +27,11 @@ SHAPES = ((16, 1024), (8, 256))
 H100_124M_TOKS = 0.5 * 989e12 / (6 * 124e6 + 12 * 12 * 1024 * 768)  # 50% MFU, bf16 dense peak, GPT-2 124M at T=1024
 
 
-def write_shards(d, tokens, n_shards=10, seed=0):
-    "Random uint16 token shards and a manifest in the format gpt2nb_prepare writes."
-    rng, shards, per = np.random.default_rng(seed), [], tokens // n_shards
-    for split, n in [('train', n_shards), ('val', 1)]:
-        for i in range(n):
-            f = f'{split}_{i:06d}.npy'
-            np.save(d / f, rng.integers(0, 50257, per, dtype=np.uint16))
-            shards.append(dict(file=f, split=split, tokens=per, sha256='-'))
-    man = dict(version=1, source='random', tokenizer_sha256='-', shard_tokens=per, val_tokens=per, shards=shards,
-               documents=dict(train=1, val=1), tokens=dict(train=per * n_shards, val=per))
-    (d / 'manifest.json').write_text(json.dumps(man))
+def random_shards(d, tokens, n_shards=10, seed=0):
+    "Random uint16 token shards (10 train, 1 val) and their manifest, written as gpt2nb_prepare writes them."
+    rng, per = np.random.default_rng(seed), tokens // n_shards
+    write_shards(d, {split: [rng.integers(0, 50257, per, dtype=np.uint16) for _ in range(n)] for split, n in (('train', n_shards), ('val', 1))},
+                 source='random')
 
 
 def time_loader(loader, seconds, chunks=10):
@@ -80,7 +74,7 @@ def main():
           f"load average {os.getloadavg()[0]:.1f} at start")
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
-        write_shards(d, a.tokens)
+        random_shards(d, a.tokens)
         t0 = time.perf_counter()
         TokenLoader(d, 'train', 16, 1024)
         print(f"{a.tokens:,} train tokens in 10 shards; opening and checking them: {1e3 * (time.perf_counter() - t0):.1f} ms")

@@ -4,17 +4,35 @@
 
 # %% ../nbs/03_loader.ipynb #7394d352
 from __future__ import annotations
-import json
+import hashlib, json, re
 from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .core import GPT2NBError
+from .core import GPT2NBError, atomic_write, ensure_dir, sha256_file
+from .data import MANIFEST, MANIFEST_VERSION, SHARD_RE, write_shard
 
 # %% auto #0
-__all__ = ['n_windows', 'shard_order', 'window_order', 'read_manifest', 'open_shard', 'EpochDealer', 'TokenLoader']
+__all__ = ['write_shards', 'n_windows', 'shard_order', 'window_order', 'read_manifest', 'manifest_problem', 'open_shard',
+           'verify_shard', 'EpochDealer', 'TokenLoader']
+
+# %% ../nbs/03_loader.ipynb #c7820bec
+def write_shards(out, # the folder to write (created if needed)
+                 splits:dict, # {'train': [array, ...], 'val': [...]}: uint16 token ids, one array per shard
+                 source:str='arrays') -> Path: # what the manifest names as the source
+    "Token arrays as shards and a `manifest.json`, as `gpt2nb_prepare` writes them; returns the folder."
+    out = ensure_dir(out, 'data folder')
+    for arrays in splits.values():
+        for a in arrays:
+            if np.asarray(a).dtype != np.uint16: raise GPT2NBError(f"shards hold uint16 token ids, got {np.asarray(a).dtype}")
+    shards = [dict(split=split, **write_shard(out/f"{split}_{i:06d}.npy", np.asarray(a)))
+              for split, arrays in splits.items() for i, a in enumerate(arrays)]
+    man = dict(version=MANIFEST_VERSION, source=source, shards=shards,
+               tokens={split: sum(len(a) for a in splits.get(split, ())) for split in ('train', 'val')})
+    with atomic_write(out/MANIFEST, 'w') as f: json.dump(man, f, indent=1)
+    return out
 
 # %% ../nbs/03_loader.ipynb #f1f2a430
 def n_windows(n_tokens:int, # tokens in a shard
@@ -42,20 +60,41 @@ def _batch_positions(batch:int, rank:int, world_size:int, batch_size:int) -> np.
 
 # %% ../nbs/03_loader.ipynb #30721292
 def read_manifest(data_dir) -> dict:
-    "The `manifest.json` of a folder written by `gpt2nb_prepare`, or a `GPT2NBError` saying how to make one."
+    "The `manifest.json` of a folder written by `gpt2nb_prepare`, checked, or a `GPT2NBError` saying how to make one."
     d = Path(data_dir)
     prep = f"run gpt2nb_prepare --out {d}"
     if not d.is_dir(): raise GPT2NBError(f"data folder '{d}' does not exist: {prep} first, or pass the folder it wrote")
-    m = d/'manifest.json'
+    m = d/MANIFEST
     if not m.is_file():
         raise GPT2NBError(f"no manifest.json in '{d}' (gpt2nb_prepare writes it last, so preparation never finished there): {prep}")
     try: man = json.loads(m.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise GPT2NBError(f"cannot read manifest '{m}' ({str(e).splitlines()[0]}): {prep} to rewrite it") from None
-    shards = man.get('shards') if isinstance(man, dict) else None
-    if not isinstance(shards, list) or not all(isinstance(s, dict) and {'file', 'split', 'tokens'} <= s.keys() for s in shards):
-        raise GPT2NBError(f"manifest '{m}' has no valid 'shards' list (entries with file, split, tokens): {prep} to rewrite it")
+    if problem := manifest_problem(man): raise GPT2NBError(f"manifest '{m}' {problem}: {prep} to rewrite it")
     return man
+
+def _entry_problem(i:int, s) -> str|None:
+    "What is wrong with entry `i` of a manifest's shard list, if anything."
+    if not isinstance(s, dict): return f"has shard entry {i} that is not an object"
+    f, split, n, sha = (s.get(k) for k in ('file', 'split', 'tokens', 'sha256'))
+    if not (isinstance(f, str) and SHARD_RE.fullmatch(f)): return f"has shard entry {i} with file {f!r}, not a name like train_000000.npy"
+    if split not in ('train', 'val') or not f.startswith(f"{split}_"): return f"lists {f} under split {split!r}"
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0: return f"gives {f} a token count of {n!r}"
+    if not (isinstance(sha, str) and re.fullmatch('[0-9a-f]{64}', sha)): return f"gives {f} no sha256 (64 hex digits)"
+
+def manifest_problem(man) -> str|None:
+    "What makes `man` not a manifest as `gpt2nb_prepare` writes it (None if nothing): its schema, and entries added or lost."
+    if not isinstance(man, dict): return "is not a JSON object"
+    if man.get('version') != MANIFEST_VERSION: return f"has version {man.get('version')!r}, not {MANIFEST_VERSION}"
+    if not isinstance(shards := man.get('shards'), list): return "has no 'shards' list"
+    if bad := next(filter(None, (_entry_problem(i, s) for i, s in enumerate(shards))), None): return bad
+    totals = man.get('tokens') if isinstance(man.get('tokens'), dict) else {}
+    for split in ('train', 'val'):
+        mine = [s for s in shards if s['split'] == split]
+        if [s['file'] for s in mine] != [f"{split}_{k:06d}.npy" for k in range(len(mine))]:
+            return f"does not list the {split} shards once each, in order from {split}_000000.npy"
+        if sum(s['tokens'] for s in mine) != totals.get(split, 0):  # an entry removed or added by hand
+            return f"lists {sum(s['tokens'] for s in mine):,} {split} tokens in its shards but {totals.get(split)!r} in its total"
 
 # %% ../nbs/03_loader.ipynb #524a6373
 def open_shard(path, # a .npy shard
@@ -79,6 +118,12 @@ def open_shard(path, # a .npy shard
         raise GPT2NBError(f"shard '{path}' holds {len(a):,} tokens but the manifest says {tokens:,} "
                           f"(the folder mixes two preparations): {fix}")
     return a
+
+def verify_shard(path, sha256:str):
+    "Check a shard's bytes against the sha256 its manifest gives (this reads the whole file once)."
+    if sha256_file(path) != sha256:
+        raise GPT2NBError(f"shard '{path}' does not match its sha256 in the manifest (its content changed after "
+                          f"gpt2nb_prepare wrote it): rerun gpt2nb_prepare with the same --source and --out {Path(path).parent}")
 
 # %% ../nbs/03_loader.ipynb #76f48f8a
 _FLAGS = dict(batch_size='--batch-size', seq_len='--seq-len', world_size='the same number of processes',
@@ -104,10 +149,10 @@ def _split_entries(man:dict, split:str, data_dir:Path) -> list:
 
 def _check_state(d:dict, mine:dict, batches_per_epoch:int):
     "A saved loader state must come from the same data and settings, and point inside an epoch."
-    for k in ('split', 'shuffle', 'batch_size', 'seq_len', 'world_size', 'seed', 'shards', 'tokens'):
-        if d.get(k) != mine[k]:
-            what = 'the data' if k in ('shards', 'tokens') else k
-            shown = '' if k in ('shards', 'tokens') else f" ({d.get(k)!r}, now {mine[k]!r})"
+    for k in ('split', 'shuffle', 'batch_size', 'seq_len', 'world_size', 'seed', 'shards', 'tokens', 'data'):
+        if d.get(k) != mine[k] and (k != 'data' or k in d):  # ('data' came later: older states lack it)
+            what = 'the data' if k in ('shards', 'tokens', 'data') else k
+            shown = '' if k in ('shards', 'tokens', 'data') else f" ({d.get(k)!r}, now {mine[k]!r})"
             raise GPT2NBError(f"the checkpoint's loader state has a different {what}{shown}: resume with {_FLAGS.get(k, _FLAGS['shards'])}")
     epoch, b = d.get('epoch'), d.get('batch_in_epoch')
     if not (isinstance(epoch, int) and isinstance(b, int) and epoch >= 0 and 0 <= b <= batches_per_epoch):
@@ -118,6 +163,15 @@ def _check_ids(shard, path, vocab_size:int):
     if len(shard) and (m := int(shard.max())) >= vocab_size:
         raise GPT2NBError(f"shard '{path}' holds token id {m}, outside the model's vocabulary of {vocab_size}: "
                           "prepare the data with gpt2nb_prepare (the GPT-2 tokenizer)")
+
+def _check_fills_a_batch(tl):
+    "A split must fill at least one step of `B*W` windows."
+    if tl.batches_per_epoch: return
+    where = (f"shard '{tl.files[0]}' in '{tl.data_dir}' holds" if len(tl.files) == 1
+             else f"the {len(tl.files)} '{tl.split}' shards in '{tl.data_dir}' hold")
+    raise GPT2NBError(f"{where} {tl.tokens:,} tokens, too short for one batch of {tl.batch_size*tl.world_size} rows of "
+                      f"seq_len+1={tl.seq_len+1} tokens{f' over {tl.world_size} ranks' if tl.world_size > 1 else ''}: "
+                      "use a smaller --batch-size or --seq-len, or prepare more data")
 
 # %% ../nbs/03_loader.ipynb #603d024e
 class EpochDealer:
@@ -169,6 +223,7 @@ class TokenLoader(EpochDealer):
                  seed=0,         # the shuffle seed; each epoch's order comes from (seed, epoch)
                  shuffle=None,   # shuffle shards and windows each epoch (default: for train, not for val)
                  vocab_size=None, # if given, check that every token id is below it (reads the data once)
+                 verify=True,    # check each shard against its sha256 in the manifest (reads the data once)
                 ):
         _check_sizes(batch_size, seq_len, world_size, seed, rank)
         self.data_dir, self.split = Path(data_dir), split
@@ -177,15 +232,13 @@ class TokenLoader(EpochDealer):
         entries = _split_entries(read_manifest(self.data_dir), split, self.data_dir)
         self.files = [s['file'] for s in entries]
         self.shards = [open_shard(self.data_dir/s['file'], s['tokens']) for s in entries]
+        if verify:
+            for s in entries: verify_shard(self.data_dir/s['file'], s['sha256'])
+        self.digest = hashlib.sha256(' '.join(s['sha256'] for s in entries).encode()).hexdigest()[:16]  # the data, in short
         self.tokens = sum(len(s) for s in self.shards)
         self.windows = np.array([n_windows(len(s), self.seq_len) for s in self.shards], dtype=np.int64)
         self.batches_per_epoch = int(self.windows.sum()) // (self.batch_size*self.world_size)
-        if self.batches_per_epoch == 0:
-            where = f"shard '{self.files[0]}' in '{self.data_dir}' holds" if len(self.files) == 1 else f"the {len(self.files)} '{split}' shards in '{self.data_dir}' hold"
-            raise GPT2NBError(f"{where} {self.tokens:,} tokens, too short for one batch of "
-                              f"{self.batch_size*self.world_size} rows of seq_len+1={self.seq_len+1} tokens"
-                              f"{f' over {self.world_size} ranks' if self.world_size > 1 else ''}: "
-                              "use a smaller --batch-size or --seq-len, or prepare more data")
+        _check_fills_a_batch(self)
         if vocab_size is not None: self.check_vocab(vocab_size)
         self.reset()
 
@@ -197,7 +250,7 @@ class TokenLoader(EpochDealer):
         "The loader's position and the settings it depends on, in plain types (the same on every rank)."
         return dict(version=1, epoch=self.epoch, batch_in_epoch=self.batch_in_epoch, seed=self.seed, split=self.split,
                     shuffle=self.shuffle, batch_size=self.batch_size, seq_len=self.seq_len, world_size=self.world_size,
-                    shards=list(self.files), tokens=int(self.tokens))
+                    shards=list(self.files), tokens=int(self.tokens), data=self.digest)
 
     def load_state_dict(self, d:dict):
         "Continue from `d` (any rank's `state_dict`): the next batch is the one an uninterrupted run would get."

@@ -47,14 +47,10 @@ TIMING = ('tokens_per_sec', 'dt_ms', 'mfu')
 
 
 def make_shards(d, n_train=60_000, n_val=8_000, vocab=512, seed=0):
-    "A prepared-data folder of random tokens below `vocab` (a manifest like gpt2nb_prepare's, one shard per split)."
-    d = Path(d); d.mkdir(parents=True, exist_ok=True)
-    rng, shards = np.random.default_rng(seed), []
-    for split, n in (('train', n_train), ('val', n_val)):
-        np.save(d/f'{split}_000000.npy', rng.integers(0, vocab, n).astype(np.uint16))
-        shards.append(dict(file=f'{split}_000000.npy', split=split, tokens=n))
-    (d/'manifest.json').write_text(json.dumps(dict(version=1, source='random', shards=shards, tokens=dict(train=n_train, val=n_val))))
-    return d
+    "A prepared-data folder of random tokens below `vocab`, one shard per split (written as gpt2nb_prepare writes them)."
+    from gpt2_nb.loader import write_shards
+    rng = np.random.default_rng(seed)
+    return write_shards(d, {split: [rng.integers(0, vocab, n).astype(np.uint16)] for split, n in (('train', n_train), ('val', n_val))})
 
 
 @pytest.fixture(scope='module')

@@ -5,26 +5,31 @@ import pytest
 
 from conftest import run_cmd, assert_one_line_error, PY
 from gpt2_nb.core import GPT2NBError
-from gpt2_nb.loader import TokenLoader
+from gpt2_nb.loader import TokenLoader, write_shards
 
 
-def make_shards(d, train=(1000,), val=(300,), dtype=np.uint16):
-    "Counting-token shards and a manifest in the format gpt2nb_prepare writes."
-    shards = []
-    for split, sizes in (('train', train), ('val', val)):
-        for i, n in enumerate(sizes):
-            f = f'{split}_{i:06d}.npy'
-            np.save(d / f, (np.arange(n) % 2**16).astype(dtype))
-            shards.append(dict(file=f, split=split, tokens=n, sha256='-'))
-    man = dict(version=1, source='synthetic', tokenizer_sha256='-', shard_tokens=max(train), val_tokens=sum(val),
-               shards=shards, documents=dict(train=1, val=1), tokens=dict(train=sum(train), val=sum(val)))
-    (d / 'manifest.json').write_text(json.dumps(man))
-    return d
+def make_shards(d, train=(1000, 400), val=(300,)):
+    "Counting-token shards and a manifest, as gpt2nb_prepare writes them."
+    count = lambda sizes: [(np.arange(n) % 2**16).astype(np.uint16) for n in sizes]
+    return write_shards(d, dict(train=count(train), val=count(val)), source='counting')
 
 
 def _manifest(d, **changes):
     m = json.loads((d / 'manifest.json').read_text()); m.update(changes)
     (d / 'manifest.json').write_text(json.dumps(m))
+
+
+def _shards(d, fn):
+    "Rewrite the manifest's shard list by `fn(list)`, as a hand edit would; returns the folder."
+    m = json.loads((d / 'manifest.json').read_text()); m['shards'] = fn(m['shards'])
+    (d / 'manifest.json').write_text(json.dumps(m))
+    return d
+
+
+def _ids(d, fn):
+    "Change token ids of the first train shard in place (`fn(array)`), its size and header unchanged; returns the folder."
+    a = np.load(d / 'train_000000.npy'); fn(a); np.save(d / 'train_000000.npy', a)
+    return d
 
 
 def _rewrite(d, fn):
@@ -39,14 +44,25 @@ CASES = {
     'missing folder':   (lambda d: d / 'nope', {}, ['does not exist', 'gpt2nb_prepare']),
     'no manifest':      (lambda d: (d / 'manifest.json').unlink() or d, {}, ['no manifest.json', 'gpt2nb_prepare']),
     'manifest not json': (lambda d: ((d / 'manifest.json').write_text('{"shards": ['), d)[1], {}, ['cannot read manifest', 'gpt2nb_prepare']),
-    'manifest no shards': (lambda d: _manifest(d, shards='x') or d, {}, ["no valid 'shards'", 'gpt2nb_prepare']),
+    'manifest no shards': (lambda d: _manifest(d, shards='x') or d, {}, ["no 'shards' list", 'gpt2nb_prepare']),
+    'manifest a list':  (lambda d: (d / 'manifest.json').write_text('[]') and d, {}, ['not a JSON object', 'gpt2nb_prepare']),
+    'manifest version': (lambda d: _manifest(d, version=7) or d, {}, ['version 7', 'gpt2nb_prepare']),
+    'entry removed':    (lambda d: _shards(d, lambda sh: [s for s in sh if s['file'] != 'train_000000.npy']), {},
+                         ['does not list the train shards', 'gpt2nb_prepare']),
+    'last entry removed': (lambda d: _shards(d, lambda sh: [s for s in sh if s['file'] != 'train_000001.npy']), {},
+                           ['lists 1,000 train tokens in its shards but 1400', 'gpt2nb_prepare']),
+    'entry added':      (lambda d: _shards(d, lambda sh: sh + [sh[0]]), {}, ['train shards once each', 'gpt2nb_prepare']),
+    'tokens a string':  (lambda d: _shards(d, lambda sh: [dict(s, tokens=str(s['tokens'])) for s in sh]), {}, ["token count of '1000'"]),
+    'sha256 missing':   (lambda d: _shards(d, lambda sh: [{k: v for k, v in s.items() if k != 'sha256'} for s in sh]), {}, ['no sha256']),
+    'file renamed':     (lambda d: _shards(d, lambda sh: [dict(s, file='../x.npy') for s in sh]), {}, ["file '../x.npy'"]),
+    'ids overwritten':  (lambda d: _ids(d, lambda a: a.__setitem__(slice(100, 300), 7)), {}, ['does not match its sha256', 'gpt2nb_prepare']),
     'missing split':    (lambda d: _manifest(d, shards=[s for s in json.loads((d / 'manifest.json').read_text())['shards']
-                                                        if s['split'] == 'train']) or d,
+                                                        if s['split'] == 'train'], tokens=dict(train=1400, val=0)) or d,
                          dict(split='val'), ["no 'val' shards", '--val-tokens']),
     'unknown split':    (lambda d: d, dict(split='test'), ["no 'test' shards", "'train' or 'val'"]),
     'missing shard':    (lambda d: (d / 'train_000000.npy').unlink() or d, {}, ['missing', 'gpt2nb_prepare']),
     'too short':        (lambda d: d, dict(split='val', batch_size=4, seq_len=100), ['too short for one batch', '--batch-size', '--seq-len']),
-    'too short ddp':    (lambda d: d, dict(batch_size=4, seq_len=100, rank=1, world_size=3), ['too short for one batch', 'over 3 ranks']),
+    'too short ddp':    (lambda d: d, dict(batch_size=4, seq_len=120, rank=1, world_size=3), ['too short for one batch', 'over 3 ranks']),
     'wrong dtype':      (lambda d: np.save(d / 'train_000000.npy', np.arange(1000, dtype=np.int32)) or d, {}, ['int32', 'uint16', 'gpt2nb_prepare']),
     'big-endian':       (lambda d: np.save(d / 'train_000000.npy', np.arange(1000, dtype='>u2')) or d, {}, ['>u2', 'uint16']),
     '2-d shard':        (lambda d: np.save(d / 'train_000000.npy', np.zeros((10, 100), np.uint16)) or d, {}, ['1-d uint16']),
@@ -106,7 +122,7 @@ def test_state_from_another_setup(tmp_path, case):
 def test_state_from_other_data(tmp_path):
     (tmp_path / 'a').mkdir(); (tmp_path / 'b').mkdir()
     s = TokenLoader(make_shards(tmp_path / 'a'), batch_size=2, seq_len=8).state_dict()
-    other = TokenLoader(make_shards(tmp_path / 'b', train=(1000, 400)), batch_size=2, seq_len=8)
+    other = TokenLoader(make_shards(tmp_path / "b", train=(1000, 500)), batch_size=2, seq_len=8)
     with pytest.raises(GPT2NBError, match='--data'): other.load_state_dict(s)
     with pytest.raises(GPT2NBError, match='invalid'): other.load_state_dict({**other.state_dict(), 'epoch': -1})
 
