@@ -167,6 +167,8 @@ from gpt2_nb.runs import end_distributed, init_distributed
 from gpt2_nb.speed import linear_cross_entropy
 a = json.loads(sys.argv[1])
 torch.set_num_threads(a['threads'])
+if a['allocator']:  # as a CPU run sets glibc's malloc: freed memory kept, or returned under a memory budget
+    from gpt2_nb import precision; getattr(precision, f"{a['allocator']}_freed_memory")()
 rank, _, world, _ = init_distributed('cpu')         # the process group, when torchrun started several
 config = GPTConfig(**a['config'])
 module, name = a['strategy'].split(':')            # how the processes share the step: DDP, or FSDP (its own lesson)
@@ -216,11 +218,12 @@ def measure_memory(config:GPTConfig, batch_size:int, seq_len:int|None=None, prec
                    world_size:int=1, activation_checkpointing:bool=False, chunked_loss:bool=True, grad_accum:int=1,
                    steps:int=3, # training steps; the last one is measured (the optimizer state exists from the first)
                    tensors:bool=True, # True: tensor peaks from the profiler; False: only resident memory (no profiler running)
-                   threads:int=1, timeout:float=900) -> dict:
+                   threads:int=1, timeout:float=900,
+                   allocator:str|None=None) -> dict: # 'keep' or 'return' freed memory, as a CPU run sets it (None: glibc's way)
     "Measured peak memory of a CPU training step and an evaluation, in bytes, from fresh processes (torchrun for world_size > 1)."
     args = dict(config=config.__dict__, batch_size=batch_size, seq_len=seq_len or config.block_size, precision=precision,
                 strategy=strategy, activation_checkpointing=activation_checkpointing, chunked_loss=chunked_loss,
-                grad_accum=grad_accum, steps=steps, tensors=tensors, threads=threads)
+                grad_accum=grad_accum, steps=steps, tensors=tensors, threads=threads, allocator=allocator)
     with tempfile.TemporaryDirectory() as d:
         probe = Path(d)/'memory_probe.py'; probe.write_text(_MEMORY_PROBE)
         launch = [sys.executable] if world_size == 1 else [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={world_size}']

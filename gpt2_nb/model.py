@@ -172,7 +172,10 @@ def generate(model:GPT, idx, # (B, T) prompt token ids
         logits = logits[:, -1, :model.config.vocab_size].float()   # (B, V): last position, real tokens only
         if temperature == 0 or top_k == 1: nxt = logits.argmax(-1, keepdim=True)  # (B, 1)
         else:
-            logits = logits / temperature
+            scaled = logits / temperature
+            if not scaled.isfinite().all():  # a tiny temperature overflows float32: the same division, safely
+                scaled = (logits - logits.amax(-1, keepdim=True)).double() / temperature  # the top token stays at 0
+            logits = scaled
             if top_k is not None:
                 kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]  # (B, 1) k-th largest
                 logits = logits.masked_fill(logits < kth, float('-inf'))

@@ -14,7 +14,7 @@ from .model import has_fused_adamw
 # %% auto #0
 __all__ = ['DEVICES', 'PRECISIONS', 'LOSSES', 'COMPILE_MIN_STEPS', 'TOLERANCES', 'get_device', 'set_precision', 'cpu_flags',
            'cpu_name', 'device_name', 'fp32_matmuls_in_bf16', 'hardware', 'choose_settings', 'settings_reasons',
-           'settings_line', 'keep_freed_memory']
+           'settings_line', 'keep_freed_memory', 'return_freed_memory']
 
 # %% ../nbs/08_precision.ipynb #5a513f65
 DEVICES = ('auto', 'cpu', 'cuda', 'mps')
@@ -143,6 +143,7 @@ def choose_settings(device, # where the run trains
                     loss:str='auto', # 'auto', 'chunked' or 'plain' (kept)
                     steps:int|None=None, # optimizer steps the run will take (None: not known yet)
                     hw:dict|None=None, # what hardware(device) returns, or a stand-in for it
+                    budget:bool=False, # the process is held to a memory budget (--batch-size auto)
                    ) -> dict:
     "The fastest correct settings for a run on `device` and the reason for each: given ones are kept, 'auto' ones follow the hardware."
     hw, why = hw or hardware(device), {}
@@ -160,8 +161,10 @@ def choose_settings(device, # where the run trains
         why['loss'] = 'auto: CPU, the logits are never stored' if loss == 'chunked' else 'auto: GPU, fused kernels'
     elif loss in LOSSES: why['loss'] = 'given'
     else: raise GPT2NBError(f"unknown loss '{loss}': use auto, chunked or plain")
+    keep = hw['device'] == 'cpu' and _glibc()
+    if keep: why['memory'] = 'a memory budget holds the process' if budget else 'no page faults per step'
     return dict(precision=precision, compile=compile, loss=loss, fused_adamw=has_fused_adamw(hw['device']),
-                keep_freed_memory=hw['device'] == 'cpu' and _glibc(), hardware=hw['name'], why=why)
+                keep_freed_memory=keep and not budget, hardware=hw['name'], why=why)
 
 def settings_reasons(s:dict # what choose_settings returns
                     ) -> str:
@@ -169,7 +172,7 @@ def settings_reasons(s:dict # what choose_settings returns
     p = {'bf16': 'bf16 autocast', 'tf32': 'tf32 matmuls', 'fp32': 'fp32'}[s['precision']]
     return (f"{p} ({s['why']['precision']}) | {'compiled' if s['compile'] else 'eager'} ({s['why']['compile']}) | "
             f"{s['loss']} loss ({s['why']['loss']}) | {'fused AdamW' if s['fused_adamw'] else 'AdamW'}"
-            f"{' | freed memory kept' if s['keep_freed_memory'] else ''}")
+            + (f" | freed memory {'kept' if s['keep_freed_memory'] else 'returned'} ({s['why']['memory']})" if 'memory' in s['why'] else ''))
 
 def settings_line(s:dict # what choose_settings returns
                  ) -> str:
@@ -178,7 +181,7 @@ def settings_line(s:dict # what choose_settings returns
          'fp32': 'float32 throughout'}[s['precision']]
     how = ['compiled by torch.compile' if s['compile'] else 'not compiled',
            'the loss computed in chunks' if s['loss'] == 'chunked' else 'the loss computed whole']
-    chosen = any(w != 'given' for w in s['why'].values())
+    chosen = any(w != 'given' for k, w in s['why'].items() if k != 'memory')  # (the memory choice follows the others)
     return (f"settings: {p}, {', '.join(how)}" + (f" (chosen for {s['hardware']}; --dry-run says why)" if chosen else ''))
 
 # %% ../nbs/08_precision.ipynb #5e73853f
@@ -188,6 +191,13 @@ def keep_freed_memory() -> bool:
     libc = ctypes.CDLL('libc.so.6')
     M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # from glibc's malloc.h
     return libc.mallopt(M_MMAP_MAX, 0) == 1 and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1
+
+def return_freed_memory(threshold:int=1 << 20) -> bool:
+    "The opposite, for a process held to a memory budget: blocks from `threshold` up get their own pages, returned when freed."
+    if not _glibc(): return False
+    libc = ctypes.CDLL('libc.so.6')
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # fixed: by default glibc raises them as large blocks are freed
+    return libc.mallopt(M_MMAP_THRESHOLD, threshold) == 1 and libc.mallopt(M_TRIM_THRESHOLD, threshold) == 1
 
 # %% ../nbs/08_precision.ipynb #ffbef6a0
 TOLERANCES = {'fp32': 1e-5, 'tf32': 2e-2, 'bf16': 2e-2}  # relative error of logits and gradients against fp32, one batch
