@@ -12,13 +12,15 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .core import GPT2NBError, ArgumentParser, atomic_write, fault_point, run_cli, seed_everything
+from .core import GPT2NBError, ArgumentParser, atomic_write, fault_point, no_space, writable_file, run_cli, seed_everything
 from .model import GPT, GPTConfig, configure_optimizers
+from .loop import Plan
 
 # %% auto #0
-__all__ = ['CKPT_VERSION', 'META_KEYS', 'FORMATS', 'rng_state', 'set_rng_state', 'checkpoint_meta', 'check_meta', 'SingleFile',
-           'Sharded', 'find_checkpoint', 'load_checkpoint', 'load_model_and_meta', 'load_model', 'check_resumable',
-           'reshard_ranks', 'consolidate_checkpoint', 'consolidate_cli']
+__all__ = ['CKPT_VERSION', 'META_KEYS', 'FORMATS', 'rng_state', 'set_rng_state', 'checkpoint_meta', 'check_meta', 'state_bytes',
+           'SingleFile', 'Sharded', 'find_checkpoint', 'load_checkpoint', 'load_model_and_meta', 'load_model',
+           'check_resumable', 'reshard_ranks', 'resume_from', 'run_files', 'claim_run_folder', 'consolidate_checkpoint',
+           'consolidate_cli']
 
 # %% ../nbs/10_checkpoints.ipynb #7553941f
 def rng_state(device=None) -> dict:
@@ -65,6 +67,12 @@ def _torch_load(path):
                           f"delete it and train again") from None
 
 # %% ../nbs/10_checkpoints.ipynb #9c450aeb
+def state_bytes(obj) -> int:
+    "The bytes of the tensors in a (nested) state dict: about what `torch.save` writes for it."
+    if isinstance(obj, torch.Tensor): return obj.numel() * obj.element_size()
+    if isinstance(obj, dict): obj = obj.values()
+    return sum(map(state_bytes, obj)) if isinstance(obj, (list, tuple, type({}.values()))) else 0
+
 class SingleFile:
     "One file, `ckpt.pt`, written by rank 0: the whole model and optimizer state and the meta, `torch.load`-able safely."
     name = 'ckpt.pt'
@@ -74,8 +82,9 @@ class SingleFile:
     def save(self, path, model, optimizer, meta:dict):
         "Write atomically: a temporary file beside `path`, renamed over it when complete (rank 0 only)."
         if dist.is_initialized() and dist.get_rank() != 0: return
-        with atomic_write(path) as f:
-            torch.save(dict(meta, model=model.state_dict(), optimizer=optimizer.state_dict()), f)
+        state = dict(meta, model=model.state_dict(), optimizer=optimizer.state_dict())
+        with atomic_write(path, need=state_bytes(state)) as f:  # a full disk: refused before writing, in one line
+            torch.save(state, f)
             fault_point('save', meta['step'])  # the fault tests kill a run here: half on disk, not yet renamed
     def read(self, path) -> dict:
         "The whole checkpoint, checked: its meta and the `model` and `optimizer` state dicts."
@@ -112,6 +121,19 @@ def _state_dicts(model, optimizer):
     msd.pop('lm_head.weight')  # tied to transformer.wte.weight: stored once
     return msd, osd
 
+def _dcp_error() -> type:
+    "torch.distributed.checkpoint's error, which derives from BaseException, not Exception."
+    from torch.distributed.checkpoint.api import CheckpointException
+    return CheckpointException
+
+def _first_line(e) -> str: return (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
+
+def _save_failed(e, tmp:Path):
+    "A sharded save failed on some process: drop its unfinished folder; a full disk in one line, anything else as it was."
+    if _rank() == 0: shutil.rmtree(tmp, ignore_errors=True)
+    if 'No space left' in str(e) or 'ENOSPC' in str(e): raise no_space(tmp) from None
+    raise e
+
 # %% ../nbs/10_checkpoints.ipynb #15d65b64
 class Sharded:
     "A folder, `ckpt/`: every process writes its own shards (torch.distributed.checkpoint), rank 0 adds `meta.pt` last."
@@ -130,7 +152,8 @@ class Sharded:
         if _rank() == 0: shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
         _barrier()
         msd, osd = _state_dicts(model, optimizer)
-        dcp.save(dict(model=msd, optim=osd), checkpoint_id=tmp)  # returns once every process's files are written
+        try: dcp.save(dict(model=msd, optim=osd), checkpoint_id=tmp)  # returns once every process's files are written
+        except (Exception, _dcp_error()) as e: _save_failed(e, tmp)
         if _rank() == 0:
             with atomic_write(tmp/'meta.pt') as f: torch.save(dict(meta, sharded=True), f)  # last: marks it complete
         _barrier()
@@ -149,9 +172,13 @@ class Sharded:
         import torch.distributed.checkpoint as dcp
         from torch.distributed.checkpoint.state_dict import set_state_dict, StateDictOptions
         msd, osd = _state_dicts(model, optimizer)  # the layout to fill: this process's shards, or whole tensors
-        with warnings.catch_warnings():  # one process without a group: DCP says it loads without collectives
-            warnings.simplefilter('ignore')
-            dcp.load(dict(model=msd, optim=osd), checkpoint_id=ck['path'])
+        try:
+            with warnings.catch_warnings():  # one process without a group: DCP says it loads without collectives
+                warnings.simplefilter('ignore')
+                dcp.load(dict(model=msd, optim=osd), checkpoint_id=ck['path'])
+        except (Exception, _dcp_error()) as e:  # DCP's own error is a BaseException: `except Exception` misses it
+            raise GPT2NBError(f"cannot read the sharded checkpoint '{ck['path']}' ({_first_line(e)}): "
+                              "it is damaged; delete it and train again") from None
         set_state_dict(model, optimizer, model_state_dict=msd, optim_state_dict=osd, options=StateDictOptions(strict=False))
     def load(self, path) -> dict:
         "The checkpoint consolidated in this process, as `SingleFile.load` returns one."
@@ -159,10 +186,7 @@ class Sharded:
         model = GPT(GPTConfig(**meta['model_config']))
         tc = meta['train_config']
         optimizer = configure_optimizers(model, weight_decay=tc['weight_decay'], lr=tc['lr'], device_type='cpu')
-        try: self.load_state(meta, model, optimizer)
-        except Exception as e:
-            raise GPT2NBError(f"cannot read the sharded checkpoint '{meta['path']}' ({str(e).strip().splitlines()[0][:120]}): "
-                              "it is damaged; delete it and train again") from None
+        self.load_state(meta, model, optimizer)
         return {k: meta[k] for k in META_KEYS} | dict(model=model.state_dict(), optimizer=optimizer.state_dict())
 
 FORMATS = (SingleFile(), Sharded())
@@ -186,9 +210,10 @@ def load_checkpoint(path, say=None) -> dict:
     return fmt.load(p)
 
 def load_model_and_meta(ckpt, # a ckpt.pt, a ckpt/ folder, or a run folder holding one
-                        device='cpu') -> tuple:
+                        device='cpu',
+                        say=None) -> tuple: # told which checkpoint was used, where a run folder holds two
     "The `GPT` saved in a training checkpoint (in eval mode, on `device`), and what the checkpoint says of itself (with its `path`)."
-    fmt, path = find_checkpoint(ckpt)
+    fmt, path = find_checkpoint(ckpt, say)
     ck = fmt.load(path)
     model = GPT(GPTConfig(**ck['model_config']))
     try: model.load_state_dict(ck['model'])
@@ -197,9 +222,9 @@ def load_model_and_meta(ckpt, # a ckpt.pt, a ckpt/ folder, or a run folder holdi
     return model.to(device).eval(), {**{k: ck[k] for k in META_KEYS}, 'path': str(path)}
 
 def load_model(ckpt, # a ckpt.pt, a ckpt/ folder, or a run folder holding one
-               device='cpu') -> GPT:
+               device='cpu', say=None) -> GPT:
     "The `GPT` saved in a training checkpoint, in eval mode on `device`."
-    return load_model_and_meta(ckpt, device)[0]
+    return load_model_and_meta(ckpt, device, say)[0]
 
 # %% ../nbs/10_checkpoints.ipynb #c8a29886
 def check_resumable(meta:dict, path, model_config:GPTConfig, world_size:int, reshards:bool) -> dict:
@@ -231,15 +256,60 @@ def reshard_ranks(meta:dict, batch_size:int, world_size:int, seed:int, device='c
         ranks.append(dict(loader=dict(old[0]['loader'], batch_size=batch_size, world_size=world_size), rng=rng))
     return {**meta, 'ranks': ranks, 'world_size': world_size}
 
+# %% ../nbs/10_checkpoints.ipynb #a849fbd1
+def resume_from(plan:Plan, strategy) -> dict|None:
+    "What the strategy's checkpoint format read of the checkpoint to continue from (None for a new run), checked against the plan."
+    t, fmt, out = plan.train, strategy.checkpoint, Path(plan.train.out)
+    if not t.resume: return None
+    path = fmt.find(out)
+    try: newest_fmt, newest = find_checkpoint(out)
+    except GPT2NBError: newest = None
+    if newest is None:
+        kept = f" (the run a --restart moved aside is in {out/'previous'}: move its files back to continue it)" if (out/'previous').exists() else ''
+        raise GPT2NBError(f"--resume given but '{out}' holds no checkpoint{kept}: drop --resume to start a new run, or pass the run's --out")
+    step = newest_fmt.read(newest)['step']
+    if path is None or (path != newest and fmt.read(path)['step'] < step):  # never continue from an older one
+        how = '--parallel fsdp' if isinstance(newest_fmt, Sharded) else 'without --parallel fsdp'
+        raise GPT2NBError(f"the newest checkpoint in '{out}' is {newest} (step {step}), which this run's format ({fmt.name}) "
+                          f"does not read: resume {how}, as it was saved")
+    reshards = isinstance(fmt, Sharded)  # a sharded checkpoint resumes on any number of processes
+    meta = check_resumable(fmt.read(path), path, plan.model, plan.world_size, reshards)
+    if reshards: meta = reshard_ranks(meta, t.batch_size, plan.world_size, t.seed)
+    return meta
+
+# %% ../nbs/10_checkpoints.ipynb #ca425b26
+def run_files(out) -> list[str]:
+    "The files of a run in folder `out`: a checkpoint (either format) and the log."
+    out = Path(out)
+    return [n for n in ('ckpt.pt', Sharded.name, 'log.jsonl') if (out/n).exists()]
+
+def claim_run_folder(plan:Plan, rank:int, world_size:int):
+    "Make `--out` this run's: refuse a folder holding another run unless resuming or restarting (which moves it aside)."
+    t, out = plan.train, Path(plan.train.out)
+    held = run_files(out)
+    if held and not (t.resume or t.restart):
+        how = "add --resume to continue it, --restart" if held != ['log.jsonl'] else "it stopped before its first checkpoint: add --restart"
+        raise GPT2NBError(f"'{out}' holds a run ({', '.join(held)}): {how} to start over (the earlier run is kept in "
+                          f"{out/'previous'} until the new one saves a checkpoint), or choose another --out")
+    if held and t.restart:
+        if (out/'previous').exists():
+            raise GPT2NBError(f"'{out/'previous'}' holds an earlier run a --restart kept: move or delete it first")
+        if world_size > 1: dist.barrier()  # every rank has looked before rank 0 moves
+        if rank == 0:
+            (out/'previous').mkdir()
+            for n in (*held, 'samples.txt', 'loss.png', 'config.json'):
+                if (out/n).exists(): os.replace(out/n, out/'previous'/n)
+    if world_size > 1: dist.barrier()
+
 # %% ../nbs/10_checkpoints.ipynb #0c3f01ae
 def consolidate_checkpoint(src, # a sharded checkpoint folder, or a run folder holding one
                            dst=None): # the file to write (default: ckpt.pt in the run folder)
     "Write a sharded checkpoint as one ckpt.pt (atomically); return its path."
     sharded = FORMATS[1]
-    ckpt = sharded.load(src)
     run = Path(sharded.read(src)['path']).parent
-    dst = Path(dst) if dst is not None else run/'ckpt.pt'
-    with atomic_write(dst) as f: torch.save(ckpt, f)
+    dst = writable_file(dst if dst is not None else run/'ckpt.pt')  # checked before the work, not after it
+    ckpt = sharded.load(src)
+    with atomic_write(dst, need=state_bytes(ckpt)) as f: torch.save(ckpt, f)
     return dst
 
 def consolidate_cli(argv=None):

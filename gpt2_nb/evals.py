@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 import torch.distributed as dist
 
-from .core import GPT2NBError, ArgumentParser, run_cli, atomic_write, quiet_hub
-from .tokenizer import get_encoding
+from .core import GPT2NBError, ArgumentParser, run_cli, atomic_write, quiet_hub, writable_file
+from .tokenizer import get_encoding, check_vocab
 from .hf import from_hf, from_pretrained
 from .precision import DEVICES, PRECISIONS, get_device, set_precision
 from .loop import Callback
@@ -181,7 +181,7 @@ def _eval_model(a, device) -> tuple:
     "The model `gpt2nb_eval` was asked to score, and what to call it."
     if a.hf: return from_hf(a.hf).to(device), a.hf
     if a.pretrained: return from_pretrained(a.pretrained).to(device), f"OpenAI's {a.pretrained}"
-    model, meta = load_model_and_meta(a.ckpt or 'runs/tiny/ckpt.pt', device)
+    model, meta = load_model_and_meta(a.ckpt or 'runs/tiny/ckpt.pt', device, say=print)
     return model, f"{meta['path']} (step {meta['step']})"
 
 def report_lines(r:dict) -> str:
@@ -198,13 +198,12 @@ def _eval_main(argv=None) -> dict:
     given = [k for k in ('ckpt', 'hf', 'pretrained') if getattr(a, k)]
     if len(given) > 1: raise GPT2NBError(f"--{given[0]} and --{given[1]} both name a model: give one of --ckpt, --hf and --pretrained")
     if a.batch_size < 1: raise GPT2NBError(f"--batch-size must be at least 1, got {a.batch_size}")
-    out = Path(a.out) if a.out else None
-    if out is not None and (out.is_dir() or not out.parent.is_dir()):
-        raise GPT2NBError(f"cannot write --out '{out}': {'it is a folder' if out.is_dir() else 'its folder does not exist'}; choose a file path")
+    out = writable_file(a.out) if a.out else None  # checked now: the scoring takes minutes
     items = load_hellaswag(a.hellaswag, a.limit)  # bad items are refused before a model is loaded
     device = get_device(a.device)
     autocast = set_precision(a.precision, device)
     model, name = _eval_model(a, device)
+    check_vocab(model.config.vocab_size, str(name))
     t0 = time.perf_counter()
     r = evaluate_hellaswag(model, items, batch_size=a.batch_size, autocast=autocast)
     r = dict(model=str(name), hellaswag=str(a.hellaswag), **r, chance=sum(1 / len(it['endings']) for it in items) / len(items),

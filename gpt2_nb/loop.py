@@ -44,20 +44,20 @@ class TrainConfig:
     "What a run asks for. A field left at None takes its preset's value (`RECIPES`); the other defaults are here."
     # data and run folder
     data:str|None = None           # folder written by gpt2nb_prepare (None: data/shards, from the bundled sample)
-    out:str|None = None            # the run folder: log, checkpoint, plots, samples, config (None: runs/PRESET)
+    out:str|None = None            # the run folder: log, checkpoint, plots, samples (None: runs/PRESET)
     # model
-    preset:str = 'tiny'            # a model size and its training recipe (RECIPES)
+    preset:str = 'tiny'            # a model size and its recipe (RECIPES)
     n_layer:int|None = None        # blocks (None: the preset's)
     n_head:int|None = None         # attention heads per block (None: the preset's)
     n_embd:int|None = None         # width of the residual stream (None: the preset's)
     dropout:float = 0.0            # dropout probability
     attention:str = 'flash'        # flash (the fused kernel) or naive (the T x T matrix written out)
     # batch and schedule (None: the preset's)
-    total_batch:int|None = None    # tokens per optimizer step, over micro-batches (None: one micro-batch)
-    batch_size:int|str|None = None # B: rows per micro-batch per process, or auto (the most that fit --memory-budget)
+    total_batch:int|None = None    # tokens per optimizer step, in micro-batches (None: one micro-batch)
+    batch_size:int|str|None = None # B: rows per micro-batch and process, or auto (the most that fit)
     seq_len:int|None = None        # T: tokens per row, and the model's context length
     max_steps:int|None = None      # optimizer steps (the learning-rate schedule is planned for them)
-    epochs:float|None = None       # passes over the training data, instead of --max-steps
+    epochs:float|None = None       # passes over the training data (instead of --max-steps)
     lr:float|None = None           # peak learning rate
     min_lr_ratio:float = 0.1       # the cosine decays to lr times this
     warmup_steps:int|None = None   # steps of linear warmup
@@ -65,27 +65,28 @@ class TrainConfig:
     weight_decay:float = 0.1       # AdamW weight decay on matrices and embeddings
     grad_clip:float = 1.0          # clip the gradient norm to this (0: no clipping)
     # evaluation and logging (None: the preset's)
-    eval_every:int|None = None     # evaluate and sample every this many steps (and at the start and end)
-    eval_batches:int|None = None   # val micro-batches per evaluation (always the same ones)
-    log_every:int|None = None      # print a progress line every this many steps
-    sample_tokens:int|None = None  # tokens generated for the sample at each evaluation
+    eval_every:int|None = None     # evaluate and sample every this many steps (and first and last)
+    eval_batches:int|None = None   # val micro-batches per evaluation (the same ones)
+    log_every:int|None = None      # a progress line every this many steps
+    sample_tokens:int|None = None  # tokens of the sample at each evaluation
     sample_prompt:str = ''         # the sample's prompt ('' starts a new document)
-    hellaswag:str|None = None      # score HellaSwag-style items while training: a .jsonl file or a Hub dataset
+    hellaswag:str|None = None      # HellaSwag-style items to score while training: .jsonl file or Hub dataset
     hellaswag_every:int|None = None  # with --hellaswag: score every this many steps (None: --eval-every)
     # performance
-    device:str = 'auto'            # auto (cuda > mps > cpu), cpu, cuda or mps
+    device:str = 'auto'            # auto (cuda > mps > cpu), cpu, cuda, mps
     precision:str = 'auto'         # fp32, tf32 or bf16 (autocast); auto: the device's fastest
     compile:bool|None = None       # torch.compile the model (None: auto, where it pays)
-    loss:str = 'auto'              # the output layer and loss: chunked (no logits stored) or plain; auto: by device
-    parallel:str = 'ddp'           # several processes: ddp (each holds the whole model) or fsdp (each a shard)
+    loss:str = 'auto'              # output layer and loss: chunked (no logits stored) or plain; auto: by device
+    parallel:str = 'ddp'           # several processes: ddp (whole model each) or fsdp (a shard each)
     activation_checkpointing:bool = False  # recompute each block in the backward pass: less memory
-    memory_budget:str|None = None  # with --batch-size auto: memory per process, e.g. 3GiB (None: a share of what is free)
+    memory_budget:str|None = None  # memory per process for --batch-size auto, e.g. 3GiB (None: a share of the free)
     # checkpoints and the run's life
-    ckpt_every:int|None = None     # save a checkpoint every this many steps, and at the end (None: the preset's)
-    seed:int = 1337                # seeds the weights, the data order and the samples
+    ckpt_every:int|None = None     # a checkpoint every this many steps, and at the end (None: the preset's)
+    seed:int = 1337                # seeds the weights, the data order, the samples
     resume:bool = False            # continue the run in --out from its checkpoint
-    stop_at:int|None = None        # stop with a checkpoint after this step (the schedule follows --max-steps)
-    dry_run:bool = False           # print the plan of the run and exit: nothing is trained or written
+    restart:bool = False           # start over in --out (its earlier run kept in previous/ for a while)
+    stop_at:int|None = None        # stop with a checkpoint after this step (not the schedule's end)
+    dry_run:bool = False           # print the plan of the run and exit: nothing trained or written
 
 # %% ../nbs/09_train_loop.ipynb #674f4184
 RECIPE_FIELDS = ('total_batch', 'batch_size', 'seq_len', 'max_steps', 'lr', 'warmup_steps', 'warmup_frac', 'eval_every',
@@ -137,9 +138,13 @@ def check_settings(vals:dict):
     if vals['warmup_frac'] is not None and not 0 <= vals['warmup_frac'] < 1:
         raise GPT2NBError(f"--warmup-frac must be in [0, 1), got {vals['warmup_frac']}")
     if not vals['lr'] > 0: raise GPT2NBError(f"--lr must be positive, got {vals['lr']}")
+    if not 0 <= vals['min_lr_ratio'] <= 1: raise GPT2NBError(f"--min-lr-ratio must be in [0, 1], got {vals['min_lr_ratio']}")
+    for k in ('lr', 'weight_decay', 'grad_clip', 'epochs'):
+        if vals[k] is not None and not math.isfinite(vals[k]): raise GPT2NBError(f"{flag(k)} must be a finite number, got {vals[k]}")
     if not 0 <= vals['dropout'] < 1: raise GPT2NBError(f"--dropout must be in [0, 1), got {vals['dropout']}")
     if vals['memory_budget'] is not None and vals['batch_size'] != 'auto':
         raise GPT2NBError("--memory-budget goes with --batch-size auto: add it, or drop --memory-budget")
+    if vals['resume'] and vals['restart']: raise GPT2NBError("--resume continues the run in --out, --restart starts it over: give one of them")
     if vals['hellaswag_every'] is not None and vals['hellaswag'] is None:
         raise GPT2NBError("--hellaswag-every goes with --hellaswag: add --hellaswag FILE, or drop --hellaswag-every")
 
@@ -230,7 +235,7 @@ def resolve(cfg:TrainConfig, # what was asked
     total = vals['total_batch'] or (recipe_B if auto_batch else vals['batch_size']) * T * world_size
     if auto_batch: vals['batch_size'] = total // (T * world_size)  # for now one micro-batch per step: the step count
     steps = plan_steps(vals, total, world_size, train_tokens, n_params)
-    settings = choose_settings(device, vals['precision'], vals['compile'], vals['loss'], steps['max_steps'])
+    settings = choose_settings(device, vals['precision'], vals['compile'], vals['loss'], steps['max_steps'], budget=auto_batch)
     for k in ('precision', 'compile', 'loss'):
         if getattr(cfg, k) in ('auto', None): src[k] = 'auto'
         vals[k] = settings[k]

@@ -13,22 +13,23 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from .core import GPT2NBError, atomic_write, ensure_dir, fault_point, seed_everything
+from .core import GPT2NBError, atomic_write, ensure_dir, fault_point, folder_lock, seed_everything
 from .data import DEFAULT_OUT, SAMPLE_PATH, prepare
 from .loader import TokenLoader, read_manifest
 from .model import GPT, configure_optimizers
 from .speed import PEAK_FLOPS, flops_per_token
-from .precision import get_device, set_precision, settings_line, settings_reasons, keep_freed_memory
+from .precision import get_device, set_precision, settings_line, settings_reasons, keep_freed_memory, return_freed_memory
 from .tokenizer import EOT, decode_tokens, get_encoding
 from .loop import (TrainConfig, Plan, Run, Callback, Strategy, NonFiniteLoss, resolve, fit, evaluate)
-from .checkpoint import SingleFile, Sharded, check_resumable, reshard_ranks, rng_state, set_rng_state, checkpoint_meta
+from .checkpoint import SingleFile, rng_state, set_rng_state, checkpoint_meta, resume_from, claim_run_folder, run_files
 
 # %% auto #0
 __all__ = ['RUN_FILES', 'PLAN_MFU', 'PLAN_GPUS', 'MEANINGFUL', 'init_distributed', 'gather_ranks', 'any_rank', 'end_distributed',
            'DDPStrategy', 'stop_requests', 'read_log', 'append_log', 'write_log', 'plot_losses', 'write_samples',
            'log_record', 'redraw', 'fmt_time', 'LogCallback', 'progress_line', 'sample_text', 'EvalCallback',
-           'StopCallback', 'CheckpointCallback', 'data_dir', 'resume_from', 'build', 'plan_numbers', 'open_run_folder',
-           'dry_run_report', 'plan_warnings', 'shard_tokens', 'loaders', 'start_line', 'run_training']
+           'StopCallback', 'CheckpointCallback', 'data_dir', 'build', 'plan_numbers', 'open_run_folder',
+           'run_folder_lock', 'dry_run_report', 'plan_warnings', 'shard_tokens', 'loaders', 'start_line',
+           'run_training']
 
 # %% ../nbs/11_runs.ipynb #60ffa1cc
 def init_distributed(device_name:str='auto'):
@@ -119,10 +120,15 @@ def read_log(path, # a log.jsonl
     "The records of a `log.jsonl` (only those with step <= `upto` if given); a cut-off last line is skipped."
     path = Path(path)
     if not path.exists(): return []
-    recs = []
-    for line in path.read_text().splitlines():
-        try: r = json.loads(line)
-        except ValueError: continue  # a line cut short by a kill
+    lines, recs = path.read_bytes().split(b'\n'), []
+    for i, line in enumerate(lines, 1):
+        try: r = json.loads(line.decode())
+        except ValueError as e:  # (UnicodeDecodeError is one too)
+            if not line.strip() or i >= len(lines) - 1: continue  # a blank line, or the last one, cut short by a kill
+            raise GPT2NBError(f"line {i} of the log '{path}' is damaged ({type(e).__name__}): delete that line, or move the log "
+                              "aside (the checkpoint does not need it)") from None
+        if not isinstance(r, dict) or not isinstance(r.get('step', 0), int):
+            raise GPT2NBError(f"line {i} of the log '{path}' is not a record of a step: delete that line, or move the log aside")
         if upto is None or r.get('step', 0) <= upto: recs.append(r)
     return recs
 
@@ -240,10 +246,15 @@ class EvalCallback(Callback):
 
 # %% ../nbs/11_runs.ipynb #5dd1d296
 class StopCallback(Callback):
-    "Ctrl-C or SIGTERM, on any process, or --stop-at: every process stops after the same step (with a checkpoint)."
+    "Ctrl-C or SIGTERM, on any process, its launcher's death, or --stop-at: every process stops after the same step."
     order = 30
-    def before_fit(self, run): self.ctx = stop_requests(run.say); self.flag = self.ctx.__enter__()
+    def before_fit(self, run):
+        self.ctx = stop_requests(run.say); self.flag = self.ctx.__enter__()
+        self.launcher = os.getppid() if 'TORCHELASTIC_RUN_ID' in os.environ else None  # torchrun's workers have one
     def after_step(self, run):
+        if self.launcher is not None and os.getppid() != self.launcher and not self.flag['stop']:  # orphaned
+            self.flag['stop'] = True
+            print(f"rank {run.rank}: the launcher (pid {self.launcher}) is gone: stopping after this step with a checkpoint", flush=True)
         run.stop = any_rank(self.flag['stop'], run.plan.world_size, run.device) or run.step == run.plan.train.stop_at
         self.interrupted = self.flag['stop']
     def after_fit(self, run): self.ctx.__exit__(None, None, None)
@@ -260,6 +271,7 @@ class CheckpointCallback(Callback):
         meta = checkpoint_meta(run.step, run.raw, run.plan.train, ranks, run.plan.world_size)
         run.strategy.checkpoint.save(self.path, run.raw, run.optimizer, meta)
         self.saved = run.step
+        if run.rank == 0: shutil.rmtree(run.out/'previous', ignore_errors=True)  # --restart: the earlier run can go now
         if not run.stop: run.say(f"step {run.step}: checkpoint saved to {self.path}")
     def after_fit(self, run):
         if run.stop and run.step < run.plan.train.max_steps:
@@ -277,21 +289,6 @@ def data_dir(cfg:TrainConfig, rank:int, world_size:int, say, prepare_missing:boo
             prepare()
     if world_size > 1: dist.barrier()
     return d
-
-# %% ../nbs/11_runs.ipynb #f3b4f1e0
-def resume_from(plan:Plan, strategy) -> dict|None:
-    "What the strategy's checkpoint format read of the checkpoint to continue from (None for a new run), checked against the plan."
-    t = plan.train
-    if not t.resume: return None
-    fmt = strategy.checkpoint
-    path = fmt.find(t.out)
-    if path is None:
-        raise GPT2NBError(f"--resume given but there is no checkpoint '{Path(t.out)/fmt.name}': drop --resume to start a new run, "
-                          f"or pass the run's --out")
-    reshards = isinstance(fmt, Sharded)  # a sharded checkpoint resumes on any number of processes
-    meta = check_resumable(fmt.read(path), path, plan.model, plan.world_size, reshards)
-    if reshards: meta = reshard_ranks(meta, t.batch_size, plan.world_size, t.seed)
-    return meta
 
 # %% ../nbs/11_runs.ipynb #df7d19bd
 def build(plan:Plan, device, rank:int, strategy, meta:dict|None) -> tuple:
@@ -321,14 +318,9 @@ def plan_numbers(plan:Plan) -> dict:
     return dict(accum_steps=plan.accum_steps, total_batch=plan.total_batch, micro_batch=t.batch_size, steps_per_epoch=plan.steps_per_epoch,
                 max_steps=t.max_steps, epochs=plan.epochs, warmup_steps=t.warmup_steps, tokens=plan.tokens)
 
-def open_run_folder(plan:Plan, step:int, resumed:bool, say) -> list[dict]:
-    "Create or reopen the run folder; write config.json; return the log records up to `step`."
-    out = ensure_dir(plan.train.out, 'run folder')
-    if not resumed:
-        old = [n for n in ('ckpt.pt', 'log.jsonl') if (out/n).exists()]
-        if old: say(f"replacing the earlier run in {out} ({', '.join(old)}); pass --resume to continue a run instead")
-        for n in RUN_FILES: (out/n).unlink(missing_ok=True)
-        shutil.rmtree(out/Sharded.name, ignore_errors=True)
+def open_run_folder(plan:Plan, step:int) -> list[dict]:
+    "Reopen the run folder (claimed by `claim_run_folder`); write config.json; return the log records up to `step`."
+    out = Path(plan.train.out)
     for n in (*RUN_FILES, 'config.json'):  # temporary files of writes cut short by a kill
         for t in out.glob(f'.{n}.*.tmp'): t.unlink(missing_ok=True)
     recs = read_log(out/'log.jsonl', upto=step)  # drop what was logged after the checkpoint: it is about to be redone
@@ -338,6 +330,24 @@ def open_run_folder(plan:Plan, step:int, resumed:bool, say) -> list[dict]:
                 torch=torch.__version__, params=plan.n_params, settings=plan.settings, memory=plan.memory)
     with atomic_write(out/'config.json', 'w') as f: json.dump(info, f, indent=2)
     return recs
+
+# %% ../nbs/11_runs.ipynb #f5436dbd
+@contextlib.contextmanager
+def run_folder_lock(plan:Plan, rank:int, device):
+    "Hold the run folder's lock: rank 0 takes it, the other ranks join; if another job holds it, every process refuses."
+    err, out = None, Path(plan.train.out)
+    created = not out.exists()
+    with contextlib.ExitStack() as stack:
+        if rank == 0:
+            try: stack.enter_context(folder_lock(ensure_dir(out, 'run folder')))
+            except GPT2NBError as e: err = e
+        if any_rank(err is not None, plan.world_size, device):
+            raise err or GPT2NBError(f"run folder '{out}' is in use by another process")
+        if rank > 0: stack.enter_context(folder_lock(out, join=True))  # stray ranks of this job hold it too
+        try: yield
+        except GPT2NBError:  # refused before writing (e.g. nothing to resume): leave no empty folder behind
+            if rank == 0 and created and not any(out.iterdir()): out.rmdir()
+            raise
 
 # %% ../nbs/11_runs.ipynb #5009358a
 PLAN_MFU = 0.4  # the MFU assumed for the time estimates of a plan
@@ -368,8 +378,10 @@ def plan_warnings(plan:Plan) -> list[tuple[str, str]]:
     if plan.train.max_steps < MEANINGFUL['steps']: small.append(f"{plan.train.max_steps} steps")
     derived = plan.sources.get('max_steps') == 'derived'  # the recipe sized the run by its data
     if derived and plan.tokens / plan.n_params < MEANINGFUL['tokens_per_param']: small.append(f"{plan.tokens / plan.n_params:.2f} tokens per parameter")
-    if not small: return []
-    return [('warning', f"{' and '.join(small)}: a smoke test of the settings, not a meaningful {plan.train.preset} run "
+    held = [] if plan.train.resume or plan.train.restart else run_files(plan.train.out)
+    folder = [('warning', f"--out {plan.train.out} holds a run ({', '.join(held)}): add --resume or --restart")] if held else []
+    if not small: return folder
+    return folder + [('warning', f"{' and '.join(small)}: a smoke test of the settings, not a meaningful {plan.train.preset} run "
                         f"(that needs at least {MEANINGFUL['steps']} steps and a token per parameter: prepare more data)")]
 
 # %% ../nbs/11_runs.ipynb #d88628f5
@@ -415,8 +427,14 @@ def run_training(cfg:TrainConfig, # what the run asks for
     finally: end_distributed(world, ok)
 
 def _train(plan:Plan, rank:int, device, say, strategy, callbacks, t_start:float) -> dict:
+    with run_folder_lock(plan, rank, device):  # one job at a time in --out
+        claim_run_folder(plan, rank, plan.world_size)
+        return _train_locked(plan, rank, device, say, strategy, callbacks, t_start)
+
+def _train_locked(plan:Plan, rank:int, device, say, strategy, callbacks, t_start:float) -> dict:
     meta = resume_from(plan, strategy)
     if plan.settings['keep_freed_memory']: keep_freed_memory()  # the precision lesson: no page faults for each step's temporaries
+    elif device.type == 'cpu': return_freed_memory()  # held to a memory budget: the process follows its live tensors
     autocast = set_precision(plan.train.precision, device)
     loader, val_loader = loaders(plan, rank, meta)
     raw, model, optimizer, step = build(plan, device, rank, strategy, meta)
@@ -424,7 +442,7 @@ def _train(plan:Plan, rank:int, device, say, strategy, callbacks, t_start:float)
     if step >= plan.train.max_steps:
         say(f"{out} is already at step {step} of --max-steps {plan.train.max_steps}: nothing to do (raise --max-steps to train on)")
         return dict(out=str(out), step=step, steps_run=0, interrupted=False, wall_s=time.time() - t_start)
-    records = open_run_folder(plan, step, meta is not None, say) if rank == 0 else []
+    records = open_run_folder(plan, step) if rank == 0 else []
     say(settings_line(plan.settings)); say(start_line(plan, step, meta is not None))
     run = Run(plan, model, raw, optimizer, loader, val_loader, autocast, device, strategy, rank, say, step, out=out, records=records)
     stop, ckpt = StopCallback(), CheckpointCallback()

@@ -8,7 +8,7 @@ import argparse, functools, inspect, os, re, sys
 from dataclasses import fields
 
 from .core import GPT2NBError, ArgumentParser, HelpFormatter, run_cli
-from .tokenizer import get_encoding
+from .tokenizer import get_encoding, check_vocab
 from .precision import DEVICES, get_device
 from .loop import AT_LEAST, CHOICES, RECIPE_FIELDS, RECIPES, TrainConfig, flag
 from .checkpoint import load_checkpoint, load_model  # load_checkpoint, read_log: importable from here as before
@@ -134,7 +134,7 @@ def sample_parser() -> ArgumentParser:
     p.add_argument('--prompt', default='', help="text to continue ('' starts a new document)")
     p.add_argument('--max-new-tokens', type=int, default=100, help="tokens to generate")
     p.add_argument('--num-samples', type=int, default=1, help="how many continuations")
-    p.add_argument('--temperature', type=float, default=0.8, help="softmax temperature (lower: more predictable)")
+    p.add_argument('--temperature', type=float, default=0.8, help="softmax temperature (lower: more predictable; 0: always the most likely token)")
     p.add_argument('--top-k', type=int, default=50, help="sample among the k most likely tokens (0: all)")
     p.add_argument('--seed', type=int, default=0, help="seed of the sampling")
     p.add_argument('--device', default='auto', choices=DEVICES, help="where to run")
@@ -144,9 +144,11 @@ def _sample_main(argv=None):
     a = sample_parser().parse_args(argv)
     if a.max_new_tokens < 1: raise GPT2NBError(f"--max-new-tokens must be at least 1, got {a.max_new_tokens}")
     if a.num_samples < 1: raise GPT2NBError(f"--num-samples must be at least 1, got {a.num_samples}")
-    if not a.temperature > 0: raise GPT2NBError(f"--temperature must be positive, got {a.temperature}")
+    if not 0 <= a.temperature < float('inf'): raise GPT2NBError(f"--temperature must be 0 or positive, got {a.temperature}")
+    if a.top_k < 0: raise GPT2NBError(f"--top-k must be 0 (all tokens) or more, got {a.top_k}")
     device = get_device(a.device)
-    model, enc = load_model(a.ckpt, device), get_encoding()
+    model, enc = load_model(a.ckpt, device, say=lambda m: print(m, file=sys.stderr)), get_encoding()
+    check_vocab(model.config.vocab_size, f"the model in '{a.ckpt}'")
     outs = [sample_text(model, enc, a.prompt, a.max_new_tokens, seed=a.seed + i, temperature=a.temperature,
                         top_k=a.top_k or None, device=device) for i in range(a.num_samples)]
     print('\n\n-----\n\n'.join(outs))

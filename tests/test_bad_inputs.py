@@ -1,7 +1,7 @@
 """Bad input, table-driven: every case exits non-zero with one line naming the problem, no traceback, and no new files.
 
 Each case builds its inputs in a fresh folder, snapshots it, runs one CLI, and checks the folder afterwards."""
-import json, os, pickle, shutil
+import hashlib, json, os, random, shutil, subprocess, sys
 from pathlib import Path
 
 import numpy as np
@@ -65,9 +65,42 @@ def c_train_truncated(b, w):
 def c_train_dtype(b, w):
     _copy(b, w, 'data'); s = _first_shard(w); a = np.load(s); np.save(s, a.astype(np.int32))
     return _train(w)
-def c_train_token_range(b, w):
+def _edit_manifest(w, fn):
+    "Change the copied data's manifest by `fn(manifest)`, as a hand edit would."
+    m = json.loads((w/'data'/'manifest.json').read_text()); fn(m); (w/'data'/'manifest.json').write_text(json.dumps(m))
+def c_train_token_range(b, w):  # a shard whose manifest agrees (sha256 too) but whose ids are not GPT-2's
     _copy(b, w, 'data'); s = _first_shard(w); a = np.load(s); a[5] = 60000; np.save(s, a)
+    sha = hashlib.sha256(s.read_bytes()).hexdigest()
+    _edit_manifest(w, lambda m: [e.update(sha256=sha) for e in m['shards'] if e['file'] == s.name])
     return _train(w)
+def c_train_ids_changed(b, w):  # 200 token ids overwritten in place: header, size and manifest unchanged
+    _copy(b, w, 'data'); s = _first_shard(w); a = np.load(s); a[100:300] = 7; np.save(s, a)
+    return _train(w)
+def c_train_entry_removed(b, w):
+    _copy(b, w, 'data'); _edit_manifest(w, lambda m: m['shards'].pop())
+    return _train(w)
+def c_train_entry_type(b, w):
+    _copy(b, w, 'data'); _edit_manifest(w, lambda m: m['shards'][0].update(tokens='4000'))
+    return _train(w)
+def c_train_rerun(b, w): _copy(b, w, 'data', 'run'); return _train(w, steps='4')  # the same command again, no --resume
+def c_train_resume_restart(b, w): _copy(b, w, 'data', 'run'); return _train(w, '--resume', '--restart', steps='4')
+def c_train_stop_at0(b, w): _copy(b, w, 'data'); return _train(w, '--stop-at', '0')
+def c_train_clip(b, w): _copy(b, w, 'data'); return _train(w, '--grad-clip', '-1')
+def c_train_min_lr(b, w): _copy(b, w, 'data'); return _train(w, '--min-lr-ratio', '2')
+def c_train_damaged_log(b, w):
+    _copy(b, w, 'data', 'run'); log = w/'run'/'log.jsonl'; lines = log.read_bytes().split(b'\n')
+    log.write_bytes(b'\n'.join([lines[0], b'\xff\xfe not json', *lines[1:]]))
+    return _train(w, '--resume', steps='4')
+def c_train_in_use(b, w): _copy(b, w, 'data', 'run'); _hold(w/'run'); return _train(w, '--resume', steps='4')
+def c_prep_in_use(b, w):
+    _copy(b, w, 'docs.jsonl'); (w/'out').mkdir(); _hold(w/'out')
+    return [*PREPARE, '--source', w/'docs.jsonl', '--out', w/'out']
+def c_prep_damaged_parquet(b, w):
+    import pyarrow as pa, pyarrow.parquet as pq
+    pq.write_table(pa.table({'text': [f'document {i} ' * 50 for i in range(2000)]}), w/'d.parquet', row_group_size=200)
+    raw = bytearray((w/'d.parquet').read_bytes()); raw[len(raw) // 3: len(raw) // 3 + 256] = random.Random(0).randbytes(256)  # mid-file
+    (w/'d.parquet').write_bytes(bytes(raw))
+    return [*PREPARE, '--source', w/'d.parquet', '--out', w/'out']
 def c_train_total_batch(b, w): _copy(b, w, 'data'); return _train(w, '--total-batch', '100')
 def c_train_batch0(b, w): _copy(b, w, 'data'); return _train(w, '--batch-size', '0')
 def c_train_heads(b, w): _copy(b, w, 'data'); return _train(w, '--n-head', '3')
@@ -108,7 +141,26 @@ def c_sample_missing(b, w): return [*SAMPLE, '--ckpt', w/'nope.pt']
 def c_sample_corrupt(b, w): (w/'c.pt').write_bytes(b'not a checkpoint'); return [*SAMPLE, '--ckpt', w/'c.pt']
 def c_sample_tokens(b, w): _copy(b, w, 'run'); return [*SAMPLE, '--ckpt', w/'run'/'ckpt.pt', '--max-new-tokens', '0']
 def c_sample_num0(b, w): _copy(b, w, 'run'); return [*SAMPLE, '--ckpt', w/'run'/'ckpt.pt', '--num-samples', '0']
-def c_sample_temp(b, w): _copy(b, w, 'run'); return [*SAMPLE, '--ckpt', w/'run'/'ckpt.pt', '--temperature', '0']
+def c_sample_temp(b, w): _copy(b, w, 'run'); return [*SAMPLE, '--ckpt', w/'run'/'ckpt.pt', '--temperature', '-1']
+def c_sample_top_k(b, w): _copy(b, w, 'run'); return [*SAMPLE, '--ckpt', w/'run'/'ckpt.pt', '--top-k', '-1']
+def c_sample_vocab(b, w):  # a checkpoint whose model has another vocabulary than GPT-2's
+    from gpt2_nb.model import GPT, GPTConfig
+    ck = torch.load(b/'run'/'ckpt.pt', weights_only=True); ck['model_config']['vocab_size'] = 1000
+    ck['model'] = GPT(GPTConfig(**ck['model_config'])).state_dict(); torch.save(ck, w/'v.pt')
+    return [*SAMPLE, '--ckpt', w/'v.pt']
+
+HOLDERS = []  # processes holding a folder's lock for a case, stopped after it
+def _hold(folder):
+    "Another process holds `folder`'s lock (as a second job would) until the case ends."
+    p = subprocess.Popen([sys.executable, '-c', f"from gpt2_nb.core import folder_lock; import time\n"
+                          f"with folder_lock({str(folder)!r}): print('held', flush=True); time.sleep(600)"], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == 'held'
+    HOLDERS.append(p)
+
+@pytest.fixture(autouse=True)
+def _stop_holders():
+    yield
+    while HOLDERS: p = HOLDERS.pop(); p.kill(); p.wait()
 
 CASES = [
     ('prepare: missing source', c_prep_missing, ['does not exist']),
@@ -124,12 +176,24 @@ CASES = [
     ('prepare: Hub unreachable', c_prep_hub, ['Hub']),
     ('prepare: non-integer flag', c_prep_bad_flag, ['--shard-tokens']),
     ('prepare: negative --val-tokens', c_prep_val_negative, ['--val-tokens']),
+    ('prepare: output folder in use', c_prep_in_use, ['in use by another process']),
+    ('prepare: damaged parquet', c_prep_damaged_parquet, ['d.parquet']),
     ('train: missing data folder', c_train_no_data, ['does not exist']),
     ('train: no manifest', c_train_no_manifest, ['manifest']),
     ('train: corrupt manifest', c_train_bad_manifest, ['manifest']),
     ('train: truncated shard', c_train_truncated, ['truncated']),
     ('train: wrong-dtype shard', c_train_dtype, ['uint16']),
     ('train: token ids out of range', c_train_token_range, ['60000']),
+    ('train: token ids changed in place', c_train_ids_changed, ['sha256', 'gpt2nb_prepare']),
+    ('train: manifest entry removed', c_train_entry_removed, ['manifest', 'gpt2nb_prepare']),
+    ('train: manifest entry of the wrong type', c_train_entry_type, ['token count', 'gpt2nb_prepare']),
+    ('train: the same command again', c_train_rerun, ['holds a run', '--resume', '--restart']),
+    ('train: --resume and --restart', c_train_resume_restart, ['--resume', '--restart']),
+    ('train: --stop-at 0', c_train_stop_at0, ['--stop-at']),
+    ('train: --grad-clip -1', c_train_clip, ['--grad-clip']),
+    ('train: --min-lr-ratio 2', c_train_min_lr, ['--min-lr-ratio']),
+    ('train: damaged log', c_train_damaged_log, ['line 2', 'log']),
+    ('train: run folder in use', c_train_in_use, ['in use by another process']),
     ('train: total batch does not divide', c_train_total_batch, ['--total-batch']),
     ('train: --batch-size 0', c_train_batch0, ['--batch-size']),
     ('train: n_embd not divisible by n_head', c_train_heads, ['n_head']),
@@ -149,7 +213,9 @@ CASES = [
     ('sample: corrupt checkpoint', c_sample_corrupt, ['c.pt']),
     ('sample: pickle payload', c_sample_pickle, ['evil.pt']),
     ('sample: --max-new-tokens 0', c_sample_tokens, ['--max-new-tokens']),
-    ('sample: --temperature 0', c_sample_temp, ['--temperature']),
+    ('sample: --temperature -1', c_sample_temp, ['--temperature']),
+    ('sample: --top-k -1', c_sample_top_k, ['--top-k']),
+    ('sample: another vocabulary', c_sample_vocab, ['1,000 tokens']),
     ('sample: --num-samples 0', c_sample_num0, ['--num-samples']),
 ]
 

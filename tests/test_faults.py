@@ -1,16 +1,17 @@
-"""Faults: a training run killed with SIGKILL — mid-step, mid-eval, mid-save, or at a random moment — then resumed.
+"""Faults: a training run killed with SIGKILL — mid-step, mid-eval, mid-save, or at a random moment — then resumed;
+a full disk under gpt2nb_prepare and under a run's checkpoint; two runs on one folder; a killed torchrun launcher.
 
 After every kill the latest `ckpt.pt` must load (a kill during a save never leaves a corrupt checkpoint), and the run,
 continued with `--resume` (or started again when no checkpoint had been written yet), must log exactly what an
 uninterrupted run logs. The exact moments come from `gpt2_nb.train.fault_point` (`GPT2NB_KILL_AT='where:step'`).
 3 trials run by default, 20 more with --runslow.
 """
-import os, random, signal, subprocess, time
+import json, os, random, signal, subprocess, sys, time
 from pathlib import Path
 
 import pytest
 
-from conftest import run_cmd, PY, RESUME, train_args, records
+from conftest import run_cmd, assert_one_line_error, PY, RESUME, train_args, records, make_shards
 from gpt2_nb.checkpoint import load_checkpoint
 
 SAVES = (5, 10, 15, 20)  # RESUME saves every 5 steps and evaluates every 10 (and at step 0), over 20 steps
@@ -46,7 +47,7 @@ def kill_then_resume(data, out, uninterrupted, kill_at=None, after_s=None):
         p.stdout.close()
     ckpt = Path(out)/'ckpt.pt'
     stopped = load_checkpoint(ckpt)['step'] if ckpt.exists() else None  # raises if the kill left it damaged
-    r = run_cmd(PY, *args, *(['--resume'] if stopped is not None else []), timeout=300)
+    r = run_cmd(PY, *args, '--resume' if stopped is not None else '--restart', timeout=300)  # no checkpoint: start over
     assert r.returncode == 0, r.stderr[-2000:]
     assert records(out) == records(uninterrupted)  # loss for loss, bit for bit
     assert records(out, 'val_loss') == records(uninterrupted, 'val_loss')
@@ -100,3 +101,78 @@ def test_twenty_kills(small_data, uninterrupted, tmp_path):
         outcomes.append((t, stopped))
     print('\n'.join(f'{t} -> resumed from step {s}' for t, s in outcomes))  # -s shows where the kills landed
     assert len(outcomes) == 20
+
+
+# --- a full disk: a small tmpfs (mounting one needs root; skipped where it cannot) --------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path):
+    "mount(size) -> a tmpfs of that size at tmp_path/disk (skipped with the reason where none can be mounted), unmounted after."
+    d = tmp_path/'disk'; d.mkdir()
+    def mount(size):
+        r = subprocess.run(['mount', '-t', 'tmpfs', '-o', f'size={size}', 'tmpfs', str(d)], capture_output=True, text=True)
+        if r.returncode: pytest.skip(f"cannot mount a tmpfs here ({r.stderr.strip() or 'not root'}): the full-disk tests need one")
+        return d
+    yield mount
+    subprocess.run(['umount', '-l', str(d)], capture_output=True)
+
+
+def test_prepare_on_a_full_disk(small_disk):
+    "The bundled sample's shards (2 MB) do not fit in the 1 MiB left: one line with the sizes, no shard left behind."
+    disk = small_disk('24m'); (disk/'other').write_bytes(bytes(23 << 20))
+    r = run_cmd('gpt2nb_prepare', '--out', disk/'data', '--workers', '1', timeout=300)
+    line = assert_one_line_error(r, 'no space left on the device', 'bytes needed', 'free some space')
+    print('\n' + line)
+    assert sorted(p.name for p in disk.iterdir()) == ['other']  # the output folder it made is gone again
+
+
+def test_checkpoint_on_a_full_disk(small_disk, tmp_path):
+    "The first checkpoint (26 MB) fits, the second cannot (the old one stays until the new one is whole): one line; step 2 stays."
+    disk = small_disk('40m'); data = make_shards(tmp_path/'data', n_train=20_000, n_val=2_000)
+    args = ['-m', 'gpt2_nb.train', '--data', data, '--out', disk/'run', '--device', 'cpu', '--n-layer', '1', '--n-head', '2',
+            '--n-embd', '32', '--seq-len', '16', '--batch-size', '2', '--max-steps', '4', '--ckpt-every', '2', '--eval-every', '4',
+            '--eval-batches', '1', '--sample-tokens', '4', '--precision', 'fp32', '--no-compile']
+    r = run_cmd(PY, *args, timeout=300)
+    line = assert_one_line_error(r, 'no space left on the device', 'ckpt.pt', 'bytes needed')
+    print('\n' + line)
+    assert load_checkpoint(disk/'run')['step'] == 2  # the last good checkpoint is whole
+    assert not list((disk/'run').glob('.*.tmp'))
+    (disk/'run'/'log.jsonl').read_text()  # the log is there to resume from
+
+
+# --- two runs on one folder, and a torchrun whose launcher was killed ---------------------------------------------------
+
+def test_two_runs_one_folder(small_data, tmp_path):
+    "Two gpt2nb_train on one --out started half a second apart: the second refuses; the first finishes, logged once."
+    args = train_args(small_data, tmp_path/'run', *RESUME)
+    env = {**os.environ, 'PYTHONUNBUFFERED': '1'}; env.pop('IN_TEST', None)
+    first = subprocess.Popen([PY, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    time.sleep(0.5)
+    second = run_cmd(PY, *args, timeout=300)
+    out, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err[-2000:]
+    assert_one_line_error(second, 'in use by another process', f'pid {first.pid}')
+    assert [r['step'] for r in records(tmp_path/'run')] == list(range(1, 21))  # every step once
+
+
+def test_torchrun_launcher_killed(small_data, tmp_path):
+    "The launcher SIGKILLed mid-run: its workers notice, stop with a checkpoint and exit; then --resume continues."
+    out = tmp_path/'run'
+    args = train_args(small_data, out, *RESUME, '--max-steps', '400', '--total-batch', '256')
+    env = {**os.environ, 'PYTHONUNBUFFERED': '1', 'OMP_NUM_THREADS': '1'}; env.pop('IN_TEST', None)
+    launcher = subprocess.Popen([PY, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', *map(str, args)],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+    for line in launcher.stdout:
+        if '/400 | loss' in line: break
+    launcher.kill(); launcher.wait()
+    t0 = time.time()
+    while any(f'--out {out}' in open(f'/proc/{p}/cmdline').read().replace('\0', ' ')
+              for p in os.listdir('/proc') if p.isdigit() and os.path.exists(f'/proc/{p}/cmdline')):
+        assert time.time() - t0 < 120, 'the orphaned workers kept running'
+        time.sleep(0.5)
+    launcher.stdout.close()
+    step = load_checkpoint(out)['step']
+    assert 0 < step < 400, step  # stopped early, with a checkpoint
+    r = run_cmd(PY, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2', *args, '--max-steps', str(step + 2),
+                '--resume', env={'OMP_NUM_THREADS': '1'}, timeout=300)
+    assert r.returncode == 0 and f'resuming {out} at step {step}' in r.stdout, r.stderr[-2000:]
