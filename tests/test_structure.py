@@ -72,3 +72,15 @@ def long_functions(limit: int = MAX_FUNCTION_LINES) -> list:
 
 def test_functions_are_short():
     assert long_functions() == []
+
+
+def test_console_scripts_resolve():
+    "Every command settings.ini installs names a function that exists (a moved function must move its entry point too)."
+    import configparser, importlib
+    cfg = configparser.ConfigParser(); cfg.read(PKG.parent/'settings.ini')
+    entries = [e.strip() for e in cfg['DEFAULT']['console_scripts'].split('\n') if e.strip()]
+    assert len(entries) == 5, entries
+    for e in entries:
+        name, target = e.split('=')
+        mod, func = target.split(':')
+        assert callable(getattr(importlib.import_module(mod), func, None)), f"{name}: {target} does not exist"
