@@ -8,17 +8,15 @@ import argparse, functools, inspect, os, re, sys
 from dataclasses import fields
 
 from .core import GPT2NBError, ArgumentParser, HelpFormatter, run_cli
-from .tokenizer import get_encoding, check_vocab
-from .precision import DEVICES, get_device
 from .loop import AT_LEAST, CHOICES, RECIPE_FIELDS, RECIPES, TrainConfig, flag
 from .checkpoint import load_checkpoint, load_model  # load_checkpoint, read_log: importable from here as before
-from .runs import DDPStrategy, fmt_time, read_log, run_training, sample_text
+from .runs import DDPStrategy, fmt_time, read_log, run_training
 from .budget import MemoryPlan, choose_batch_size
 from .fsdp import FSDPStrategy
 from .evals import HellaSwagCallback
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'train', 'field_docs', 'presets_table', 'train_parser', 'train_cli', 'sample_parser', 'sample_cli']
+__all__ = ['STRATEGIES', 'train', 'field_docs', 'presets_table', 'train_parser', 'train_cli']
 
 # %% ../nbs/20_train.ipynb #d3c71006
 STRATEGIES = dict(ddp=DDPStrategy, fsdp=FSDPStrategy)  # --parallel's choices, each the Strategy class it means
@@ -125,38 +123,6 @@ def _quiet_ranks(f):
 def train_cli():
     "Console script `gpt2nb_train`."
     run_cli(_quiet_ranks(_train_main))
-
-# %% ../nbs/20_train.ipynb #7d38c5a6
-def sample_parser() -> ArgumentParser:
-    "The `gpt2nb_sample` argument parser."
-    p = ArgumentParser(prog='gpt2nb_sample', description="Continue a prompt with a model trained by gpt2nb_train.")
-    p.add_argument('--ckpt', default='runs/tiny', help="a checkpoint written by gpt2nb_train, or its run folder (the newest checkpoint in it)")
-    p.add_argument('--prompt', default='', help="text to continue ('' starts a new document)")
-    p.add_argument('--max-new-tokens', type=int, default=100, help="tokens to generate")
-    p.add_argument('--num-samples', type=int, default=1, help="how many continuations")
-    p.add_argument('--temperature', type=float, default=0.8, help="softmax temperature (lower: more predictable; 0: always the most likely token)")
-    p.add_argument('--top-k', type=int, default=50, help="sample among the k most likely tokens (0: all)")
-    p.add_argument('--seed', type=int, default=0, help="seed of the sampling")
-    p.add_argument('--device', default='auto', choices=DEVICES, help="where to run")
-    return p
-
-def _sample_main(argv=None):
-    a = sample_parser().parse_args(argv)
-    if a.max_new_tokens < 1: raise GPT2NBError(f"--max-new-tokens must be at least 1, got {a.max_new_tokens}")
-    if a.num_samples < 1: raise GPT2NBError(f"--num-samples must be at least 1, got {a.num_samples}")
-    if not 0 <= a.temperature < float('inf'): raise GPT2NBError(f"--temperature must be 0 or positive, got {a.temperature}")
-    if a.top_k < 0: raise GPT2NBError(f"--top-k must be 0 (all tokens) or more, got {a.top_k}")
-    device = get_device(a.device)
-    model, enc = load_model(a.ckpt, device, say=lambda m: print(m, file=sys.stderr)), get_encoding()
-    check_vocab(model.config.vocab_size, f"the model in '{a.ckpt}'")
-    outs = [sample_text(model, enc, a.prompt, a.max_new_tokens, seed=a.seed + i, temperature=a.temperature,
-                        top_k=a.top_k or None, device=device) for i in range(a.num_samples)]
-    print('\n\n-----\n\n'.join(outs))
-    return outs
-
-def sample_cli():
-    "Console script `gpt2nb_sample`."
-    run_cli(_sample_main)
 
 # %% ../nbs/20_train.ipynb #f33e6a19
 if __name__ == '__main__' and '__file__' in globals(): train_cli()

@@ -143,6 +143,16 @@ def c_sample_tokens(b, w): _copy(b, w, 'run'); return [*SAMPLE, '--ckpt', w/'run
 def c_sample_num0(b, w): _copy(b, w, 'run'); return [*SAMPLE, '--ckpt', w/'run'/'ckpt.pt', '--num-samples', '0']
 def c_sample_temp(b, w): _copy(b, w, 'run'); return [*SAMPLE, '--ckpt', w/'run'/'ckpt.pt', '--temperature', '-1']
 def c_sample_top_k(b, w): _copy(b, w, 'run'); return [*SAMPLE, '--ckpt', w/'run'/'ckpt.pt', '--top-k', '-1']
+def c_sample_top_k0(b, w): _copy(b, w, 'run'); return [*SAMPLE, '--ckpt', w/'run'/'ckpt.pt', '--top-k', '0']
+def c_sample_top_p0(b, w): _copy(b, w, 'run'); return [*SAMPLE, '--ckpt', w/'run'/'ckpt.pt', '--top-p', '0']
+def c_sample_top_p2(b, w): _copy(b, w, 'run'); return [*SAMPLE, '--ckpt', w/'run'/'ckpt.pt', '--top-p', '1.5']
+def c_sample_temp_nan(b, w): _copy(b, w, 'run'); return [*SAMPLE, '--ckpt', w/'run'/'ckpt.pt', '--temperature', 'nan']
+def c_sample_long_prompt(b, w): _copy(b, w, 'run'); return [*SAMPLE, '--ckpt', w/'run'/'ckpt.pt', '--prompt', 'word ' * 300]
+def c_sample_no_prompt_file(b, w): _copy(b, w, 'run'); return [*SAMPLE, '--ckpt', w/'run'/'ckpt.pt', '--prompt-file', w/'none.txt']
+def c_sample_binary_prompt(b, w):
+    _copy(b, w, 'run'); (w/'p.bin').write_bytes(b'\xff\xfe\x00 binary')
+    return [*SAMPLE, '--ckpt', w/'run'/'ckpt.pt', '--prompt-file', w/'p.bin']
+def c_sample_two_prompts(b, w): _copy(b, w, 'run'); return [*SAMPLE, '--ckpt', w/'run'/'ckpt.pt', '--prompt', 'a', '--prompt-file', '-']
 def c_sample_vocab(b, w):  # a checkpoint whose model has another vocabulary than GPT-2's
     from gpt2_nb.model import GPT, GPTConfig
     ck = torch.load(b/'run'/'ckpt.pt', weights_only=True); ck['model_config']['vocab_size'] = 1000
@@ -215,6 +225,14 @@ CASES = [
     ('sample: --max-new-tokens 0', c_sample_tokens, ['--max-new-tokens']),
     ('sample: --temperature -1', c_sample_temp, ['--temperature']),
     ('sample: --top-k -1', c_sample_top_k, ['--top-k']),
+    ('sample: --top-k 0', c_sample_top_k0, ['--top-k', 'at least 1']),
+    ('sample: --top-p 0', c_sample_top_p0, ['--top-p', '(0, 1]']),
+    ('sample: --top-p 1.5', c_sample_top_p2, ['--top-p', '(0, 1]']),
+    ('sample: --temperature nan', c_sample_temp_nan, ['--temperature']),
+    ('sample: a prompt longer than the window', c_sample_long_prompt, ['prompt', 'window', 'shorten']),
+    ('sample: a missing prompt file', c_sample_no_prompt_file, ['none.txt']),
+    ('sample: a prompt file not UTF-8', c_sample_binary_prompt, ['p.bin', 'UTF-8']),
+    ('sample: --prompt and --prompt-file', c_sample_two_prompts, ['--prompt-file', 'not both']),
     ('sample: another vocabulary', c_sample_vocab, ['1,000 tokens']),
     ('sample: --num-samples 0', c_sample_num0, ['--num-samples']),
 ]
@@ -229,4 +247,4 @@ def test_bad_input(base, tmp_path, name, setup, words):
     assert after == before, f"files changed: {set(after) ^ set(before) or [p for p in after if after[p] != before[p]]}"
     assert not (tmp_path/'PWNED').exists(), "the pickle payload ran"
 
-def test_case_count(): assert len(CASES) >= 54  # none dropped unnoticed
+def test_case_count(): assert len(CASES) >= 62  # none dropped unnoticed

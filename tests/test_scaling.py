@@ -20,7 +20,7 @@ RUN = ['--total-batch', '256', '--max-steps', '10', '--warmup-steps', '3', '--lr
        '--ckpt-every', '5', '--log-every', '1', '--eval-batches', '1', '--sample-tokens', '4']
 ENV = {'OMP_NUM_THREADS': '1'}
 TORCHRUN = [PY, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2']
-SAMPLE = "import sys; from gpt2_nb.train import sample_cli; sys.argv[0] = 'gpt2nb_sample'; sample_cli()"
+SAMPLE = "import sys; from gpt2_nb.generate import sample_cli; sys.argv[0] = 'gpt2nb_sample'; sample_cli()"
 CONS = "import sys; from gpt2_nb.checkpoint import consolidate_cli; sys.argv[0] = 'gpt2nb_consolidate'; consolidate_cli()"
 
 

@@ -151,7 +151,7 @@ def test_run_folder(short_run):
     ck = torch.load(short_run/'ckpt.pt', weights_only=True)
     assert ck['step'] == 3 and not any(k.startswith(('_orig_mod.', 'module.')) for k in ck['model'])
 
-SAMPLE = "import sys; from gpt2_nb.train import sample_cli; sys.argv[0] = 'gpt2nb_sample'; sample_cli()"
+SAMPLE = "import sys; from gpt2_nb.generate import sample_cli; sys.argv[0] = 'gpt2nb_sample'; sample_cli()"
 
 def test_sample_cli(short_run):
     "gpt2nb_sample continues a prompt from a checkpoint (or its run folder), the same for the same seed."
