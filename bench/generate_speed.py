@@ -31,6 +31,14 @@ def _timed(f):
     t = time.perf_counter(); f(); return time.perf_counter() - t
 
 
+def greedy(impl, m, prompt, n):
+    "`n` greedy tokens after `prompt` (B, T): ours (`generate_cached`) or transformers' `generate`, the same call for both."
+    with torch.no_grad():
+        if impl == 'ours': return generate_cached(m, prompt, n, temperature=0)
+        return m.generate(prompt, max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                          attention_mask=torch.ones_like(prompt), pad_token_id=0)
+
+
 def bytes_per_run(cfg, n_params, B, prompt, new, size):
     "Bytes a cached generation must read: the weights once per token, and each step's cache (keys and values so far)."
     cache = sum(2 * cfg.n_layer * (prompt + i) * cfg.n_embd * size * B for i in range(new))
@@ -56,20 +64,14 @@ def main():
     print(head, flush=True)
     best, same = {}, {}
     for ms in models.values():  # warm-up: the first calls of each kernel pay for its setup
-        for m in ms.values(): generate_cached(m, torch.zeros(8, 8, dtype=torch.long), 4, temperature=0) if isinstance(m, GPT) else \
-            m.generate(torch.zeros(8, 8, dtype=torch.long), max_new_tokens=4, do_sample=False, pad_token_id=0,
-                       attention_mask=torch.ones(8, 8, dtype=torch.long))
+        for impl, m in ms.items(): greedy(impl, m, torch.zeros(8, 8, dtype=torch.long), 4)
     for r in range(a.repeats):
         for dt, ms in models.items():
             for B in (1, 8):
                 prompt = torch.randint(0, 50257, (B, a.prompt), generator=torch.Generator().manual_seed(B))
                 outs = {}
                 for impl, m in ms.items():
-                    if impl == 'ours': f = lambda: generate_cached(m, prompt, a.new, temperature=0)
-                    else: f = lambda: m.generate(prompt, max_new_tokens=a.new, min_new_tokens=a.new, do_sample=False,
-                                                 attention_mask=torch.ones_like(prompt), pad_token_id=0)
-                    with torch.no_grad():
-                        t = time.perf_counter(); outs[impl] = f(); dt_s = time.perf_counter() - t
+                    t = time.perf_counter(); outs[impl] = greedy(impl, m, prompt, a.new); dt_s = time.perf_counter() - t
                     k = (dt, B, impl); best[k] = min(best.get(k, 1e9), dt_s)
                     print(f"  round {r + 1}: {dt:8} B={B} {impl:12} {B * a.new / dt_s:8.1f} tokens/s", flush=True)
                 same[(dt, B)] = bool((outs['ours'] == outs['transformers']).all())
