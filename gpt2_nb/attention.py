@@ -18,18 +18,24 @@ def naive_attention(q, k, v, # (B, nh, T, hs) queries, keys and values
                     dropout_p:float=0.0): # dropout on the attention weights (pass 0.0 in eval)
     "Causal attention written out: softmax(q·kᵀ/√hs + mask)·v, materialising the (T, T) matrix."
     T, hs = q.size(-2), q.size(-1)
-    att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))                   # (B, nh, T, T)
-    mask = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()          # (T, T), True where s <= t
+    # (B, nh, T, T)
+    att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hs))
+    # (T, T), True where s <= t
+    mask = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
     att = att.masked_fill(~mask, float('-inf'))
     att = F.softmax(att.float(), dim=-1).to(v.dtype)
     if dropout_p > 0: att = F.dropout(att, p=dropout_p)
-    return att @ v                                                            # (B, nh, T, hs)
+    # (B, nh, T, hs)
+    return att @ v
 
 # %% ../nbs/04_attention.ipynb #4d4518a6
 def flash_attention(q, k, v, # (B, nh, T, hs) queries, keys and values
                     dropout_p:float=0.0): # dropout on the attention weights (pass 0.0 in eval)
     "Causal attention through PyTorch's fused kernel; the (T, T) matrix is never stored."
-    return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)  # (B, nh, T, hs)
+    # (B, nh, T, hs)
+    return F.scaled_dot_product_attention(
+        q, k, v, dropout_p=dropout_p, is_causal=True
+    )
 
 # %% ../nbs/04_attention.ipynb #1316d3e1
 ATTENTIONS = {'naive': naive_attention, 'flash': flash_attention}
@@ -38,23 +44,42 @@ class CausalSelfAttention(nn.Module):
     "Multi-head causal self-attention with GPT-2's parameter names and a naive/flash switch."
     def __init__(self, config): # needs n_embd, n_head, dropout, bias and attention ('flash' or 'naive')
         super().__init__()
-        if config.n_embd % config.n_head: raise ValueError(f"n_embd={config.n_embd} must be divisible by n_head={config.n_head}")
-        if config.attention not in ATTENTIONS: raise ValueError(f"attention={config.attention!r} is not one of {tuple(ATTENTIONS)}")
-        self.n_head, self.n_embd, self.dropout = config.n_head, config.n_embd, config.dropout
+        if config.n_embd % config.n_head:
+            raise ValueError(f"n_embd={config.n_embd} must be divisible by "
+                             f"n_head={config.n_head}")
+        if config.attention not in ATTENTIONS:
+            raise ValueError(f"attention={config.attention!r} is not one of "
+                             f"{tuple(ATTENTIONS)}")
+        self.n_head, self.n_embd, self.dropout = (
+            config.n_head,
+            config.n_embd,
+            config.dropout,
+        )
         self.attention = config.attention
-        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v for all heads at once
-        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)      # heads back into the residual stream
+        # q, k, v for all heads at once
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd,
+                                bias=config.bias)
+        # heads back into the residual stream
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
 
     def forward(self, x): # (B, T, C)
         B, T, C = x.size()
-        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)            # 3 × (B, T, C)
+        # 3 × (B, T, C)
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
         hs = C // self.n_head
-        q = q.view(B, T, self.n_head, hs).transpose(1, 2)             # (B, nh, T, hs)
-        k = k.view(B, T, self.n_head, hs).transpose(1, 2)             # (B, nh, T, hs)
-        v = v.view(B, T, self.n_head, hs).transpose(1, 2)             # (B, nh, T, hs)
-        y = ATTENTIONS[self.attention](q, k, v, self.dropout if self.training else 0.0)  # (B, nh, T, hs)
-        y = y.transpose(1, 2).contiguous().view(B, T, C)              # (B, T, C): heads side by side
+        # (B, nh, T, hs)
+        q = q.view(B, T, self.n_head, hs).transpose(1, 2)
+        # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, hs).transpose(1, 2)
+        # (B, nh, T, hs)
+        v = v.view(B, T, self.n_head, hs).transpose(1, 2)
+        # (B, nh, T, hs)
+        y = ATTENTIONS[self.attention](
+            q, k, v, self.dropout if self.training else 0.0
+        )
+        # (B, T, C): heads side by side
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
 # %% ../nbs/04_attention.ipynb #cdbf6ec1
@@ -103,9 +128,14 @@ def attention_cost(impl:str, # 'naive' or 'flash'
                    threads:int|None=None): # torch threads in the child (None: torch's default)
     "Peak extra resident memory (MiB: the rise of VmHWM, the peak resident size, in a fresh process) and time (ms) of one attention step."
     if steps < 1: raise ValueError(f"steps must be >= 1, got {steps}")
-    args = dict(impl=impl, seq_len=seq_len, batch=batch, n_head=n_head, head_size=head_size, dtype=dtype,
+    args = dict(impl=impl, seq_len=seq_len, batch=batch, n_head=n_head,
+                head_size=head_size, dtype=dtype,
                 backward=backward, steps=steps, threads=threads)
-    env = {**os.environ, 'MALLOC_MMAP_THRESHOLD_': '131072'}  # glibc: big buffers mapped and unmapped, not kept in the heap
-    r = subprocess.run([sys.executable, '-c', _COST_PROBE, json.dumps(args)], capture_output=True, text=True, env=env)
-    if r.returncode: raise RuntimeError(f"attention probe failed: {r.stderr.strip().splitlines()[-1:]}")
+    # glibc: big buffers mapped and unmapped, not kept in the heap
+    env = {**os.environ, 'MALLOC_MMAP_THRESHOLD_': '131072'}
+    r = subprocess.run([sys.executable, '-c', _COST_PROBE, json.dumps(args)],
+                       capture_output=True, text=True, env=env)
+    if r.returncode:
+        raise RuntimeError(f"attention probe failed: "
+                           f"{r.stderr.strip().splitlines()[-1:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])

@@ -28,13 +28,20 @@ def device_info(device='cpu', # the torch.device (or its name) the measurement r
     "The device's name, the PyTorch version and today's date, to record with every measurement."
     device = torch.device(device)
     name = device_name(device)
-    if device.type == 'cpu': name += f", {torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}"
-    return dict(device=name, device_type=device.type, torch=torch.__version__, date=datetime.date.today().isoformat())
+    if device.type == 'cpu':
+        name += (
+            f", {torch.get_num_threads()} threads,"
+            f" {torch.backends.cpu.get_cpu_capability()}"
+        )
+    return dict(device=name, device_type=device.type, torch=torch.__version__,
+                date=datetime.date.today().isoformat())
 
 def stamp(device='cpu') -> str:
     "One line naming device, PyTorch version and date, printed above every table of results."
     d = device_info(device)
-    return f"{d['device_type']}: {d['device']} | torch {d['torch']} | {d['date']}"
+    return (
+        f"{d['device_type']}: {d['device']} | torch {d['torch']} | {d['date']}"
+    )
 
 # %% ../nbs/12_bench.ipynb #02f8b9b1
 def synchronize(device='cpu'):
@@ -55,9 +62,11 @@ def time_fn(fn,           # the function to time, called with no arguments
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
-        synchronize(device)  # on a GPU: wait for the kernels, not just their launch
+        # on a GPU: wait for the kernels, not just their launch
+        synchronize(device)
         times.append((time.perf_counter() - t0)*1e3)
-    return dict(median_ms=statistics.median(times), min_ms=min(times), max_ms=max(times), times_ms=times)
+    return dict(median_ms=statistics.median(times), min_ms=min(times),
+                max_ms=max(times), times_ms=times)
 
 # %% ../nbs/12_bench.ipynb #a8bd7ff3
 def time_interleaved(fns:dict, # name -> function of no arguments
@@ -73,7 +82,8 @@ def time_interleaved(fns:dict, # name -> function of no arguments
         for k, fn in fns.items():
             t0 = time.perf_counter(); fn(); synchronize(device)
             times[k].append((time.perf_counter() - t0)*1e3)
-    return {k: dict(median_ms=statistics.median(t), min_ms=min(t), max_ms=max(t), times_ms=t) for k, t in times.items()}
+    return {k: dict(median_ms=statistics.median(t), min_ms=min(t), max_ms=max(t),
+                    times_ms=t) for k, t in times.items()}
 
 # %% ../nbs/12_bench.ipynb #7fb39390
 @contextlib.contextmanager
@@ -95,9 +105,14 @@ def _cpu_peak_allocated(fn) -> int:
     try: fn()
     finally:
         with _quiet_stderr(): prof.stop()
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == '[memory]' and str(e.device_type()).endswith('CPU')]
+    events = [
+        e
+        for e in prof.profiler.kineto_results.events()
+        if e.name() == '[memory]' and str(e.device_type()).endswith('CPU')
+    ]
     cur = peak = 0
-    for e in sorted(events, key=lambda e: e.start_ns()):  # a stable sort keeps the recorded order of simultaneous events
+    # a stable sort keeps the recorded order of simultaneous events
+    for e in sorted(events, key=lambda e: e.start_ns()):
         cur += e.nbytes()  # negative for a free
         peak = max(peak, cur)
     return peak
@@ -130,16 +145,19 @@ def mem_available() -> int:
     "The RAM the operating system reports as available (Linux's `MemAvailable`, which counts reclaimable caches)."
     with contextlib.suppress(OSError):
         for line in open('/proc/meminfo'):
-            if line.startswith('MemAvailable:'): return int(line.split()[1]) * 1024
+            if line.startswith('MemAvailable:'):
+                return int(line.split()[1]) * 1024
     return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
 
 def peak_rss(fn) -> int|None:
     "Rise of the process's peak resident memory (bytes) while `fn()` runs (Linux only; None elsewhere)."
     if not sys.platform.startswith('linux'): return None
     import ctypes
-    with contextlib.suppress(OSError, AttributeError): ctypes.CDLL('libc.so.6').malloc_trim(0)
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL('libc.so.6').malloc_trim(0)
     try:
-        with open('/proc/self/clear_refs', 'w') as f: f.write('5')  # reset VmHWM to the current VmRSS
+        # reset VmHWM to the current VmRSS
+        with open('/proc/self/clear_refs', 'w') as f: f.write('5')
     except OSError: return None
     base = proc_status('VmRSS')
     fn()
@@ -151,10 +169,14 @@ def tensor_error(ref:torch.Tensor, # the reference (e.g. computed in float32)
                 ) -> dict:
     "Max absolute difference of `x` from `ref`, and the relative error ||x - ref|| / ||ref||."
     ref, x = ref.detach().double().cpu(), x.detach().double().cpu()
-    keep = torch.isfinite(ref)  # e.g. the -inf logits of padded vocabulary rows: compare where the reference is finite
-    if not torch.equal(ref[~keep], x[~keep]): return dict(max_abs=math.inf, rel=math.inf)
+    # e.g. the -inf logits of padded vocabulary rows: compare where the reference
+    # is finite
+    keep = torch.isfinite(ref)
+    if not torch.equal(ref[~keep], x[~keep]):
+        return dict(max_abs=math.inf, rel=math.inf)
     d = x[keep] - ref[keep]
-    return dict(max_abs=d.abs().max().item(), rel=(d.norm() / ref[keep].norm().clamp_min(1e-300)).item())
+    return dict(max_abs=d.abs().max().item(),
+                rel=(d.norm() / ref[keep].norm().clamp_min(1e-300)).item())
 
 # %% ../nbs/12_bench.ipynb #167f1bfb
 def logits_and_grads(model,  # a module whose forward is model(idx, targets) -> (logits, loss)
@@ -165,7 +187,13 @@ def logits_and_grads(model,  # a module whose forward is model(idx, targets) -> 
     model.zero_grad(set_to_none=True)
     with ctx(): logits, loss = model(x, y)
     loss.backward()
-    grads = torch.cat([p.grad.detach().float().flatten() for p in model.parameters() if p.grad is not None])
+    grads = torch.cat(
+        [
+            p.grad.detach().float().flatten()
+            for p in model.parameters()
+            if p.grad is not None
+        ]
+    )
     model.zero_grad(set_to_none=True)
     return logits.detach().float(), grads, loss.item()
 
@@ -173,11 +201,15 @@ def precision_error(model, x, y, # the model (float32 weights) and a batch on it
                     precision:str, # 'fp32', 'tf32' or 'bf16' (see gpt2_nb.precision.set_precision)
                     device='cpu'):
     "Errors of logits and gradients computed in `precision` against float32, on the same weights and batch."
-    ref_logits, ref_grads, ref_loss = logits_and_grads(model, x, y, set_precision('fp32', device))
-    try: logits, grads, loss = logits_and_grads(model, x, y, set_precision(precision, device))
+    ref_logits, ref_grads, ref_loss = logits_and_grads(
+        model, x, y, set_precision('fp32', device)
+    )
+    try: logits, grads, loss = logits_and_grads(model, x, y,
+                                                set_precision(precision, device))
     finally: set_precision('fp32', device)  # leave the process as we found it
     el, eg = tensor_error(ref_logits, logits), tensor_error(ref_grads, grads)
-    return dict(precision=precision, loss_fp32=ref_loss, loss=loss, logits_max_abs=el['max_abs'], logits_rel=el['rel'],
+    return dict(precision=precision, loss_fp32=ref_loss, loss=loss,
+                logits_max_abs=el['max_abs'], logits_rel=el['rel'],
                 grads_max_abs=eg['max_abs'], grads_rel=eg['rel'])
 
 # %% ../nbs/12_bench.ipynb #d8913d55
@@ -185,7 +217,8 @@ def _fmt(v) -> str:
     if v is None: return '–'
     if isinstance(v, float):
         if math.isnan(v): return '–'
-        if abs(v) >= 100: return f"{v:,.0f}"  # 152, 1,640, 22,970: no exponents for plain magnitudes
+        # 152, 1,640, 22,970: no exponents for plain magnitudes
+        if abs(v) >= 100: return f"{v:,.0f}"
         return f"{v:.3g}"                     # 1.53, 0.0184, 2.26e-07
     return str(v)
 
@@ -201,13 +234,17 @@ def table(rows:list, # a list of dicts with the same keys
     if not rows: return MarkdownText('(no rows)')
     cols = cols or list(rows[0])
     lines = ['| ' + ' | '.join(cols) + ' |', '|' + '---|'*len(cols)]
-    lines += ['| ' + ' | '.join(_fmt(r.get(c, '')) for c in cols) + ' |' for r in rows]
+    lines += [
+        '| ' + ' | '.join(_fmt(r.get(c, '')) for c in cols) + ' |' for r in rows
+    ]
     return MarkdownText('\n'.join(lines))
 
 # %% ../nbs/12_bench.ipynb #2f8295ef
 def _adamw(model, device, lr=1e-4):
     "The training loop's optimizer: AdamW, decay on matrices only, fused kernels where available."
-    return configure_optimizers(model, weight_decay=0.1, lr=lr, device_type=torch.device(device).type)
+    return configure_optimizers(
+        model, weight_decay=0.1, lr=lr, device_type=torch.device(device).type
+    )
 
 def short_train(config,          # a GPTConfig
                 data,            # a folder written by gpt2nb_prepare
@@ -220,7 +257,8 @@ def short_train(config,          # a GPTConfig
     seed_everything(seed)
     model = GPT(config).to(device)
     opt = _adamw(model, device, lr)
-    loader = TokenLoader(data, 'train', batch_size=batch_size, seq_len=seq_len, seed=seed)
+    loader = TokenLoader(data, 'train', batch_size=batch_size, seq_len=seq_len,
+                         seed=seed)
     ctx = set_precision(precision, device)
     losses, times = [], []
     try:
@@ -231,7 +269,8 @@ def short_train(config,          # a GPTConfig
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step(); opt.zero_grad(set_to_none=True)
-            losses.append(loss.item())  # .item() waits for the device, so the time below is the whole step
+            # .item() waits for the device, so the time below is the whole step
+            losses.append(loss.item())
             times.append((time.perf_counter() - t0)*1e3)
     finally: set_precision('fp32', device)
     return dict(precision=precision, losses=losses, step_ms=times,
@@ -242,26 +281,39 @@ MiB = 2**20
 
 def available_precisions(device='cpu') -> tuple:
     "The precisions that compute differently on `device`: tf32 only where fp32 products have a faster mode (TF32 tensor cores; bf16 units on a CPU)."
-    return ('fp32', 'tf32', 'bf16') if hardware(device)['fast_fp32'] else ('fp32', 'bf16')
+    return ('fp32', 'tf32',
+            'bf16') if hardware(device)['fast_fp32'] else ('fp32', 'bf16')
 
 class RandomTokens:
     "A loader of random token rows, (x, y) shifted by one as a real loader deals them; `reset` deals the same rows again."
     def __init__(self, vocab_size:int, batch_size:int, seq_len:int, seed:int=0):
-        self.vocab_size, self.batch_size, self.seq_len, self.seed = vocab_size, batch_size, seq_len, seed
+        self.vocab_size, self.batch_size, self.seq_len, self.seed = (
+            vocab_size,
+            batch_size,
+            seq_len,
+            seed,
+        )
         self.g = torch.Generator().manual_seed(seed)
     def next_batch(self):
-        r = torch.randint(0, self.vocab_size, (self.batch_size, self.seq_len + 1), generator=self.g)  # (B, T+1)
+        # (B, T+1)
+        r = torch.randint(
+            0,
+            self.vocab_size,
+            (self.batch_size, self.seq_len + 1),
+            generator=self.g,
+        )
         return r[:, :-1], r[:, 1:]
     def reset(self): self.g.manual_seed(self.seed)
 
 def random_batch(config, batch_size:int, seq_len:int, device='cpu', seed:int=0):
     "A batch (x, y) of random token ids — enough for timing, memory and numeric error, which do not depend on the text."
     g = torch.Generator().manual_seed(seed)
-    xy = torch.randint(0, config.vocab_size, (2, batch_size, seq_len), generator=g)
+    xy = torch.randint(0, config.vocab_size, (2, batch_size, seq_len),
+                       generator=g)
     return xy[0].to(device), xy[1].to(device)  # (B, T) each
 
 def precision_sweep(config,          # a GPTConfig
-                    precisions=None, # default: available_precisions(device)
+                    precisions:tuple|None=None, # default: available_precisions(device)
                     batch_size:int=8, seq_len:int=256, device='cpu',
                     warmup:int=1, repeats:int=5, seed:int=0) -> list:
     "Per precision: a training step's time (median, min, max of interleaved steps), tokens/s, peak memory, and the error of logits and gradients against fp32."
@@ -269,22 +321,27 @@ def precision_sweep(config,          # a GPTConfig
     x, y = random_batch(config, batch_size, seq_len, device, seed)
     for p in precisions or available_precisions(device):
         seed_everything(seed)
-        model = GPT(config).to(device)  # the same initial weights for every precision
+        # the same initial weights for every precision
+        model = GPT(config).to(device)
         errs[p] = precision_error(model, x, y, p, device)
         def step(p=p, model=model, opt=_adamw(model, device)):
-            ctx = set_precision(p, device)  # the matmul precision is global: set it before each step
+            # the matmul precision is global: set it before each step
+            ctx = set_precision(p, device)
             with ctx(): _, loss = model(x, y)
             loss.backward()
             opt.step(); opt.zero_grad(set_to_none=True)
         steps[p] = step
     try:
-        ts = time_interleaved(steps, device, warmup, repeats)  # the warmup also creates the optimizer states
+        # the warmup also creates the optimizer states
+        ts = time_interleaved(steps, device, warmup, repeats)
         mems = {p: peak_memory(step, device) for p, step in steps.items()}
     finally: set_precision('fp32', device)
-    return [dict(precision=p, ms_per_step=ts[p]['median_ms'], ms_min=ts[p]['min_ms'], ms_max=ts[p]['max_ms'],
+    return [dict(precision=p, ms_per_step=ts[p]['median_ms'],
+                 ms_min=ts[p]['min_ms'], ms_max=ts[p]['max_ms'],
                  tokens_per_sec=batch_size*seq_len/(ts[p]['median_ms']/1e3),
                  peak_mib=mems[p]/MiB if mems[p] is not None else float('nan'),
-                 logits_rel_err=errs[p]['logits_rel'], grads_rel_err=errs[p]['grads_rel']) for p in steps]
+                 logits_rel_err=errs[p]['logits_rel'],
+                 grads_rel_err=errs[p]['grads_rel']) for p in steps]
 
 
 # %% ../nbs/12_bench.ipynb #e67a90e9
@@ -296,20 +353,41 @@ def attention_sweep(seq_lens=(128, 256, 512, 1024, 2048), # the sequence lengths
     rows = []
     for T in seq_lens:
         g = torch.Generator().manual_seed(seed)
-        q, k, v, dy = (torch.randn(batch_size, n_head, T, head_size, generator=g).to(device, dtype) for _ in range(4))  # (B, nh, T, hs)
+        # (B, nh, T, hs)
+        q, k, v, dy = (
+            torch.randn(batch_size, n_head, T, head_size, generator=g).to(
+                device, dtype
+            )
+            for _ in range(4)
+        )
         cases = {}
         for impl in impls:
             def forward(attn=fns[impl]):
                 with torch.no_grad(): attn(q, k, v)
-            def forward_backward(attn=fns[impl], leaves=[t.clone().requires_grad_() for t in (q, k, v)]):
+            def forward_backward(
+                attn=fns[impl],
+                leaves=[t.clone().requires_grad_() for t in (q, k, v)],
+            ):
                 attn(*leaves).backward(dy)
                 for t in leaves: t.grad = None
-            cases[(impl, 'forward')], cases[(impl, 'forward+backward')] = forward, forward_backward
+            cases[(impl, 'forward')], cases[(impl, 'forward+backward')] = (
+                forward,
+                forward_backward,
+            )
         ts = time_interleaved(cases, device, warmup, repeats)
         for (impl, mode), fn in cases.items():
             mem = peak_memory(fn, device)
-            rows.append(dict(T=T, impl=impl, mode=mode, ms=ts[(impl, mode)]['median_ms'], ms_min=ts[(impl, mode)]['min_ms'],
-                             ms_max=ts[(impl, mode)]['max_ms'], peak_mib=mem/MiB if mem is not None else float('nan')))
+            rows.append(
+                dict(
+                    T=T,
+                    impl=impl,
+                    mode=mode,
+                    ms=ts[(impl, mode)]['median_ms'],
+                    ms_min=ts[(impl, mode)]['min_ms'],
+                    ms_max=ts[(impl, mode)]['max_ms'],
+                    peak_mib=mem / MiB if mem is not None else float('nan'),
+                )
+            )
     return rows
 
 
@@ -321,20 +399,30 @@ def accumulate(model, x, y, # the model and the whole batch (B, T)
     "Add the gradients of the batch's mean loss into `.grad`, `micro_batch` rows at a time; returns that mean loss (0-d)."
     B = x.shape[0]
     if micro_batch < 1 or B % micro_batch:
-        raise GPT2NBError(f"a micro-batch of {micro_batch} rows does not divide the batch of {B}: choose a divisor of {B}")
+        raise GPT2NBError(f"a micro-batch of {micro_batch} rows does not divide "
+                          f"the batch of {B}: choose a divisor of {B}")
     steps, total = B // micro_batch, 0.
     for i in range(steps):
         rows = slice(i*micro_batch, (i+1)*micro_batch)
         with ctx(): _, loss = model(x[rows], y[rows])
-        (loss / steps).backward()  # the mean of equal-sized means is the mean of the whole batch
-        total = total + loss.detach() / steps  # no .item(): on a GPU that would wait at every micro-step
+        # the mean of equal-sized means is the mean of the whole batch
+        (loss / steps).backward()
+        # no .item(): on a GPU that would wait at every micro-step
+        total = total + loss.detach() / steps
     return total
 
-def accumulated_grads(model, x, y, micro_batch:int, ctx=contextlib.nullcontext) -> torch.Tensor:
+def accumulated_grads(model, x, y, micro_batch:int,
+                      ctx=contextlib.nullcontext) -> torch.Tensor:
     "All parameter gradients (one flat vector) of the batch's mean loss, computed `micro_batch` rows at a time."
     model.zero_grad(set_to_none=True)
     accumulate(model, x, y, micro_batch, ctx)
-    grads = torch.cat([p.grad.detach().flatten() for p in model.parameters() if p.grad is not None])
+    grads = torch.cat(
+        [
+            p.grad.detach().flatten()
+            for p in model.parameters()
+            if p.grad is not None
+        ]
+    )
     model.zero_grad(set_to_none=True)
     return grads
 
@@ -346,9 +434,14 @@ def accumulation_sweep(config,            # a GPTConfig
     seed_everything(seed)
     model = GPT(config).to(device)
     x, y = random_batch(config, total_batch, seq_len, device, seed)
-    ref = accumulated_grads(model, x, y, total_batch)  # one forward/backward over the whole batch
-    # all gradients on the initial weights, before the timed optimizer steps change them
-    errs = {mb: tensor_error(ref, accumulated_grads(model, x, y, mb)) for mb in micro_batches}
+    # one forward/backward over the whole batch
+    ref = accumulated_grads(model, x, y, total_batch)
+    # all gradients on the initial weights, before the timed optimizer steps
+    # change them
+    errs = {
+        mb: tensor_error(ref, accumulated_grads(model, x, y, mb))
+        for mb in micro_batches
+    }
     opt = _adamw(model, device)
     def step(mb):
         accumulate(model, x, y, mb)
@@ -358,9 +451,13 @@ def accumulation_sweep(config,            # a GPTConfig
     rows = []
     for mb, fn in steps.items():
         mem, t = peak_memory(fn, device), ts[mb]
-        rows.append(dict(micro_batch=mb, accum_steps=total_batch//mb, ms_per_step=t['median_ms'], ms_min=t['min_ms'], ms_max=t['max_ms'],
-                         tokens_per_sec=total_batch*seq_len/(t['median_ms']/1e3), peak_mib=mem/MiB if mem is not None else float('nan'),
-                         grads_rel_err=errs[mb]['rel'], grads_max_abs=errs[mb]['max_abs']))
+        rows.append(dict(micro_batch=mb, accum_steps=total_batch//mb,
+                         ms_per_step=t['median_ms'], ms_min=t['min_ms'],
+                         ms_max=t['max_ms'],
+                         tokens_per_sec=total_batch*seq_len/(t['median_ms']/1e3),
+                         peak_mib=mem/MiB if mem is not None else float('nan'),
+                         grads_rel_err=errs[mb]['rel'],
+                         grads_max_abs=errs[mb]['max_abs']))
     return rows
 
 
@@ -368,14 +465,30 @@ def accumulation_sweep(config,            # a GPTConfig
 def full_sizes(device='cpu') -> dict:
     "Model and batch sizes of the full-size experiment runs on `device`: small on a CPU, GPT-2 124M on a GPU."
     if torch.device(device).type == 'cuda':
-        return dict(precision=dict(preset='gpt2', batch_size=16, seq_len=1024),
-                    curves=dict(preset='gpt2', steps=100, batch_size=16, seq_len=1024, lr=6e-4),
-                    attention=dict(seq_lens=(128, 256, 512, 1024, 2048, 4096, 8192)),
-                    accumulation=dict(preset='gpt2', total_batch=16, micro_batches=(1, 2, 4, 8, 16), seq_len=1024))
-    return dict(precision=dict(preset='tiny', batch_size=4, seq_len=128),
-                curves=dict(preset='tiny', steps=40, batch_size=4, seq_len=32, lr=2e-3),
-                attention=dict(seq_lens=(128, 256, 512, 1024, 2048)),
-                accumulation=dict(preset='tiny', total_batch=16, micro_batches=(1, 2, 4, 8, 16), seq_len=128))
+        return dict(
+            precision=dict(preset='gpt2', batch_size=16, seq_len=1024),
+            curves=dict(
+                preset='gpt2', steps=100, batch_size=16, seq_len=1024, lr=6e-4
+            ),
+            attention=dict(seq_lens=(128, 256, 512, 1024, 2048, 4096, 8192)),
+            accumulation=dict(
+                preset='gpt2',
+                total_batch=16,
+                micro_batches=(1, 2, 4, 8, 16),
+                seq_len=1024,
+            ),
+        )
+    return dict(
+        precision=dict(preset='tiny', batch_size=4, seq_len=128),
+        curves=dict(preset='tiny', steps=40, batch_size=4, seq_len=32, lr=2e-3),
+        attention=dict(seq_lens=(128, 256, 512, 1024, 2048)),
+        accumulation=dict(
+            preset='tiny',
+            total_batch=16,
+            micro_batches=(1, 2, 4, 8, 16),
+            seq_len=128,
+        ),
+    )
 
 def sized_config(preset:str, seq_len:int, **overrides):
     "A `GPTConfig` of `preset` whose context is `seq_len`, as the training CLI builds it."
@@ -387,51 +500,127 @@ def results_dir() -> Path:
     import gpt2_nb
     return Path(gpt2_nb.__file__).resolve().parent.parent/'bench'/'results'
 
-def load_gpu_results(path=None, # a folder of result JSON files (default: results_dir())
+def load_gpu_results(path:str|Path|None=None, # a folder of result JSON files (default: results_dir())
                     ) -> list|None:
     "Every GPU result file in `bench/results/` (gpu_*.json, experiments_*.json), parsed and sorted by date; None when there are none."
     d = Path(path) if path is not None else results_dir()
-    files = sorted([*d.glob('gpu_*.json'), *d.glob('experiments_*.json')]) if d.is_dir() else []
+    files = sorted([*d.glob('gpu_*.json'),
+                    *d.glob('experiments_*.json')]) if d.is_dir() else []
     out = []
     for f in files:
         try: r = json.loads(f.read_text())
-        except (OSError, ValueError): continue  # a file being written or a stray one: skip it
+        # a file being written or a stray one: skip it
+        except (OSError, ValueError): continue
         if isinstance(r, dict): out.append({'file': f.name, **r})
     return sorted(out, key=lambda r: str(r.get('date', ''))) or None
 
 # %% ../nbs/12_bench.ipynb #fb16b3df
-_NO_GPU = ("No GPU results are recorded yet: run `bash bench/gpu.sh` and `python bench/experiments.py` on a GPU machine "
-           "(they write bench/results/*.json).")
+_NO_GPU = (
+    "No GPU results are recorded yet: run `bash bench/gpu.sh` and `python"
+    " bench/experiments.py` on a GPU machine (they write bench/results/*.json)."
+)
 
 def _gpu_bench_rows(r:dict, kind:str) -> list:
     "The rows of a `bench/gpu_bench.py` report that concern experiment `kind`."
-    ok = [x for x in r.get('results') or [] if isinstance(x, dict) and 'tokens_per_sec' in x]
+    ok = [
+        x
+        for x in r.get('results') or []
+        if isinstance(x, dict) and 'tokens_per_sec' in x
+    ]
     if kind == 'precision':
-        fp32 = {x['compile']: x['tokens_per_sec'] for x in ok if x['precision'] == 'fp32' and x['attention'] == 'flash'}
-        return [dict(x, speedup_vs_fp32=x['tokens_per_sec']/fp32[x['compile']] if x['compile'] in fp32 else None)
-                for x in ok if x['attention'] == 'flash']
-    if kind == 'attention': return sorted(ok, key=lambda x: (x['precision'], x['compile'], x['attention']))
-    if kind == 'ladder': return [x for x in r.get('ladder') or [] if isinstance(x, dict) and 'tokens_per_sec' in x]
+        fp32 = {
+            x['compile']: x['tokens_per_sec']
+            for x in ok
+            if x['precision'] == 'fp32' and x['attention'] == 'flash'
+        }
+        return [
+            dict(
+                x,
+                speedup_vs_fp32=(
+                    x['tokens_per_sec'] / fp32[x['compile']]
+                    if x['compile'] in fp32
+                    else None
+                ),
+            )
+            for x in ok
+            if x['attention'] == 'flash'
+        ]
+    if kind == 'attention':
+        return sorted(
+            ok, key=lambda x: (x['precision'], x['compile'], x['attention'])
+        )
+    if kind == 'ladder':
+        return [
+            x
+            for x in r.get('ladder') or []
+            if isinstance(x, dict) and 'tokens_per_sec' in x
+        ]
     if kind == 'accumulation':
         cli = r.get('cli_check') or {}
-        return [dict(run=cli.get('args', ''), **s) for s in cli.get('steps') or []]
+        return [dict(run=cli.get('args', ''),
+                     **s) for s in cli.get('steps') or []]
     return []
 
-_GPU_COLS = dict(ladder=['step', 'tokens_per_sec', 'ms_per_step', 'mfu', 'peak_mem_gib', 'speedup'],
-                 precision=['precision', 'compile', 'tokens_per_sec', 'ms_per_step', 'mfu', 'peak_mem_gib', 'speedup_vs_fp32'],
-                 attention=['precision', 'compile', 'attention', 'tokens_per_sec', 'ms_per_step', 'mfu', 'peak_mem_gib'],
-                 accumulation=['run', 'step', 'loss', 'grad_norm', 'tokens_per_sec', 'dt_ms', 'mfu'])
+_GPU_COLS = dict(
+    ladder=[
+        'step',
+        'tokens_per_sec',
+        'ms_per_step',
+        'mfu',
+        'peak_mem_gib',
+        'speedup',
+    ],
+    precision=[
+        'precision',
+        'compile',
+        'tokens_per_sec',
+        'ms_per_step',
+        'mfu',
+        'peak_mem_gib',
+        'speedup_vs_fp32',
+    ],
+    attention=[
+        'precision',
+        'compile',
+        'attention',
+        'tokens_per_sec',
+        'ms_per_step',
+        'mfu',
+        'peak_mem_gib',
+    ],
+    accumulation=[
+        'run',
+        'step',
+        'loss',
+        'grad_norm',
+        'tokens_per_sec',
+        'dt_ms',
+        'mfu',
+    ],
+)
 
 def gpu_report(kind:str, # the experiment: 'precision', 'attention', 'accumulation', or 'ladder' (the lecture's table)
-               results=None, # parsed result files (default: load_gpu_results())
+               results:list|None=None, # parsed result files (default: load_gpu_results())
               ) -> MarkdownText:
     "The recorded GPU results for one experiment, each table under its device and date, or a line saying there are none."
     results = load_gpu_results() if results is None else results
     if not results: return MarkdownText(_NO_GPU)
     out = []
     for r in results:
-        head = f"{r.get('device', '?')} | torch {r.get('torch', '?')} | {r.get('date', '?')} | {r['file']}"
-        if isinstance(r.get(kind), list): rows, cols = r[kind], None  # written by bench/experiments.py
+        head = (
+            f"{r.get('device', '?')} | torch {r.get('torch', '?')} |"
+            f" {r.get('date', '?')} | {r['file']}"
+        )
+        # written by bench/experiments.py
+        if isinstance(r.get(kind), list): rows, cols = r[kind], None
         else: rows, cols = _gpu_bench_rows(r, kind), _GPU_COLS.get(kind)
-        out.append(head + '\n\n' + (table(rows, cols) if rows else '(nothing recorded for this experiment)'))
+        out.append(
+            head
+            + '\n\n'
+            + (
+                table(rows, cols)
+                if rows
+                else '(nothing recorded for this experiment)'
+            )
+        )
     return MarkdownText('\n\n'.join(out))

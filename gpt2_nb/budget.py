@@ -17,7 +17,15 @@ from .precision import set_precision
 from .loop import Callback, TrainConfig, forward_backward
 from .runs import DDPStrategy
 from .bench import RandomTokens, mem_available, proc_status
-from .memory import GiB, KiB, MiB, estimate_memory, fmt_size, measure_memory, parse_size
+from gpt2_nb.memory import (
+    GiB,
+    KiB,
+    MiB,
+    estimate_memory,
+    fmt_size,
+    measure_memory,
+    parse_size,
+)
 
 # %% auto #0
 __all__ = ['GPU_BUDGET_SHARE', 'CPU_BUDGET_SHARE', 'CPU_EXTRA', 'CPU_MARGIN', 'available_memory', 'memory_budget',
@@ -26,10 +34,15 @@ __all__ = ['GPU_BUDGET_SHARE', 'CPU_BUDGET_SHARE', 'CPU_EXTRA', 'CPU_MARGIN', 'a
            'peak_rss_run']
 
 # %% ../nbs/17_budget.ipynb #31d0a842
-GPU_BUDGET_SHARE = 0.9    # the default budget on a GPU: this share of its free memory
+# the default budget on a GPU: this share of its free memory
+GPU_BUDGET_SHARE = 0.9
 CPU_BUDGET_SHARE = 0.5    # and on a CPU: this share of the available RAM
-CPU_EXTRA = 320 * MiB     # a first guess of what a CPU process adds beyond tensors (a trial step then measures it)
-CPU_MARGIN = 0.1          # the share of a CPU budget kept free for what a trial step does not show (measured below)
+# a first guess of what a CPU process adds beyond tensors (a trial step then
+# measures it)
+CPU_EXTRA = 320 * MiB
+# the share of a CPU budget kept free for what a trial step does not show
+# (measured below)
+CPU_MARGIN = 0.1
 
 def available_memory(device) -> int:
     "Free memory of a CUDA device, or the RAM the operating system reports as available (`MemAvailable`)."
@@ -37,24 +50,34 @@ def available_memory(device) -> int:
     if device.type == 'cuda': return torch.cuda.mem_get_info(device)[0]
     return mem_available()
 
-def memory_budget(device, budget=None) -> int:
+def memory_budget(device, budget:str|int|None=None) -> int:
     "The budget in bytes: `budget` read by `parse_size`, or the default share of the device's free memory."
     if budget is not None: return parse_size(budget)
-    share = GPU_BUDGET_SHARE if torch.device(device).type == 'cuda' else CPU_BUDGET_SHARE
+    share = (
+        GPU_BUDGET_SHARE
+        if torch.device(device).type == 'cuda'
+        else CPU_BUDGET_SHARE
+    )
     return int(share * available_memory(device))
 
 def process_overhead(device) -> int:
     "What the budget must hold besides the estimated tensors: on a CPU this process now plus `CPU_EXTRA`; on a GPU nothing."
-    return (proc_status('VmRSS') or 0) + CPU_EXTRA if torch.device(device).type == 'cpu' else 0
+    return (
+        (proc_status('VmRSS') or 0) + CPU_EXTRA
+        if torch.device(device).type == 'cpu'
+        else 0
+    )
 
 # %% ../nbs/17_budget.ipynb #392098b8
 def batch_candidates(total_batch:int, # tokens per optimizer step
                      seq_len:int, world_size:int=1) -> list[int]:
     "The micro-batches B (rows per process) that split `total_batch` into equal micro-steps, largest first."
     if total_batch % (seq_len * world_size):
-        raise GPT2NBError(f"--total-batch {total_batch:,} is not a multiple of --seq-len x processes = {seq_len * world_size:,}: "
+        raise GPT2NBError(f"--total-batch {total_batch:,} is not a multiple of "
+                          f"--seq-len x processes = {seq_len * world_size:,}: "
                           f"change one of them")
-    rows = total_batch // (seq_len * world_size)  # rows per process per optimizer step
+    # rows per process per optimizer step
+    rows = total_batch // (seq_len * world_size)
     return [b for b in range(rows, 0, -1) if rows % b == 0]
 
 def auto_batch_size(config:GPTConfig, seq_len:int, total_batch:int, world_size:int=1,
@@ -66,11 +89,17 @@ def auto_batch_size(config:GPTConfig, seq_len:int, total_batch:int, world_size:i
     overhead = process_overhead(device) if overhead is None else overhead
     rows = total_batch // (seq_len * world_size)
     for B in batch_candidates(total_batch, seq_len, world_size):
-        e = estimate_memory(config, B, seq_len, world_size=world_size, grad_accum=rows // B, overhead=overhead, **kw)
-        if e['total'] <= budget: return dict(batch_size=B, grad_accum=rows // B, estimate=e, budget=budget, overhead=overhead)
-    raise GPT2NBError(f"even a micro-batch of 1 row needs about {fmt_size(e['total'])} ({fmt_size(overhead)} of it outside the "
-                      f"tensors), more than the memory budget of {fmt_size(budget)}: raise --memory-budget, or shrink the step's "
-                      f"memory with --activation-checkpointing, --parallel fsdp, --precision bf16 or a shorter --seq-len")
+        e = estimate_memory(config, B, seq_len, world_size=world_size,
+                            grad_accum=rows // B, overhead=overhead, **kw)
+        if e['total'] <= budget:
+            return dict(batch_size=B, grad_accum=rows // B, estimate=e,
+                        budget=budget, overhead=overhead)
+    raise GPT2NBError(f"even a micro-batch of 1 row needs about "
+                      f"{fmt_size(e['total'])} ({fmt_size(overhead)} of it "
+                      f"outside the tensors), more than the memory budget of "
+                      f"{fmt_size(budget)}: raise --memory-budget, or shrink"
+                      " the step's memory with --activation-checkpointing, "
+                      "--parallel fsdp, --precision bf16 or a shorter --seq-len")
 
 # %% ../nbs/17_budget.ipynb #0361a036
 class DoesNotFit(Exception):
@@ -86,9 +115,13 @@ def confirm_batch_size(candidates:list, # micro-batches largest first, starting 
             return B
         except DoesNotFit as e:
             if torch.cuda.is_available(): torch.cuda.empty_cache()
-            if i == 0 and len(candidates) > 1: say(f"--batch-size auto: {B} rows {e}; backing off to {candidates[1]}")
-    raise GPT2NBError(f"--batch-size auto: a real step of {candidates[min(1, len(candidates) - 1)]} rows does not fit either: "
-                      "give a larger --memory-budget or a --batch-size")
+            if i == 0 and len(candidates) > 1:
+                say(f"--batch-size auto: {B} rows {e}; backing off to "
+                    f"{candidates[1]}")
+    raise GPT2NBError("--batch-size auto: a real step of"
+                      f" {candidates[min(1, len(candidates) - 1)]} rows does "
+                      f"not fit either:"
+                      " give a larger --memory-budget or a --batch-size")
 
 def grow_batch_size(B:int, # a micro-batch whose real step was measured
                     need:int, # the bytes that step measured
@@ -97,7 +130,8 @@ def grow_batch_size(B:int, # a micro-batch whose real step was measured
                     limit:int, # the bytes a step may take
                     try_step, say=print) -> int:
     "The largest larger candidate that the estimate plus the measured rest puts within `limit`, if its real step fits; else B."
-    rest = need - tensors(B)  # what this machine's process holds beyond the step's tensors: measured, not guessed
+    # what the process holds beyond the step's tensors: measured, not guessed
+    rest = need - tensors(B)
     bigger = [b for b in candidates if b > B and tensors(b) + rest <= limit]
     if not bigger: return B
     try: try_step(bigger[0])
@@ -109,38 +143,68 @@ def grow_batch_size(B:int, # a micro-batch whose real step was measured
 # %% ../nbs/17_budget.ipynb #e185fc4b
 def _gpu_step(vals:dict, mc:GPTConfig, B:int, device, world_size:int, strategy):
     "One forward and backward pass of B rows of random tokens on a fresh model, with the optimizer's state allocated beside it."
-    state = torch.random.get_rng_state(), torch.cuda.get_rng_state_all()  # leave the run's generators as they were
+    # leave the run's generators as they were
+    state = torch.random.get_rng_state(), torch.cuda.get_rng_state_all()
     s = strategy(world_size, vals['precision'])
     model = GPT(mc).to(device)
     model.activation_checkpointing = vals['activation_checkpointing']
     s.shard(model, device)
     wrapped = s.wrap(model, device)
-    n = sum(p.numel() for p in model.parameters()) // (world_size if vals['parallel'] == 'fsdp' else 1)
-    moments = torch.empty(2 * n, device=device)  # as much memory as AdamW's two moments will take
+    n = sum(p.numel() for p in model.parameters()) // (
+        world_size if vals['parallel'] == 'fsdp' else 1
+    )
+    # as much memory as AdamW's two moments will take
+    moments = torch.empty(2 * n, device=device)
     ok = torch.ones((), device=device)
     try:
-        forward_backward(wrapped, RandomTokens(mc.vocab_size, B, vals['seq_len']), 1, set_precision(vals['precision'], device),
-                         device, s, linear_cross_entropy if vals['loss'] == 'chunked' else None)
+        forward_backward(
+            wrapped,
+            RandomTokens(mc.vocab_size, B, vals['seq_len']),
+            1,
+            set_precision(vals['precision'], device),
+            device,
+            s,
+            linear_cross_entropy if vals['loss'] == 'chunked' else None,
+        )
         torch.cuda.synchronize(device)
     except torch.cuda.OutOfMemoryError: ok.zero_()
     finally:
         del model, wrapped, moments
         torch.cuda.empty_cache()
-        torch.random.set_rng_state(state[0]); torch.cuda.set_rng_state_all(state[1])
-    if world_size > 1: dist.all_reduce(ok, op=dist.ReduceOp.MIN)  # every process backs off if one ran out
+        torch.random.set_rng_state(state[0])
+        torch.cuda.set_rng_state_all(state[1])
+    # every process backs off if one ran out
+    if world_size > 1: dist.all_reduce(ok, op=dist.ReduceOp.MIN)
     if not ok.item(): raise DoesNotFit("ran out of memory in a real step")
 
-def _cpu_step(vals:dict, mc:GPTConfig, B:int, total:int, world_size:int, budget:int) -> int:
+def _cpu_step(
+    vals: dict, mc: GPTConfig, B: int, total: int, world_size: int, budget: int
+) -> int:
     "This process's peak with micro-batch B, measured: a fresh process runs two steps and an evaluation as the run will."
     rows = total // (vals['seq_len'] * world_size)
-    m = measure_memory(mc, B, vals['seq_len'], vals['precision'], activation_checkpointing=vals['activation_checkpointing'],
-                       chunked_loss=vals['loss'] == 'chunked', grad_accum=rows // B, steps=2, tensors=False,
-                       threads=torch.get_num_threads(), allocator='return')  # as the run will (the precision lesson)
-    ddp = estimate_memory(mc, B, vals['seq_len'], world_size=world_size)['buffers']  # DDP's buckets, if several processes
-    need = (proc_status('VmRSS') or 0) + m['rss'] - m['rss_base'] + ddp  # this process now, plus what the step adds
+    m = measure_memory(
+        mc,
+        B,
+        vals['seq_len'],
+        vals['precision'],
+        activation_checkpointing=vals['activation_checkpointing'],
+        chunked_loss=vals['loss'] == 'chunked',
+        grad_accum=rows // B,
+        steps=2,
+        tensors=False,
+        # as the run will (the precision lesson)
+        threads=torch.get_num_threads(),
+        allocator='return',
+    )
+    # DDP's buckets, if several processes
+    ddp = estimate_memory(mc, B, vals['seq_len'],
+                          world_size=world_size)['buffers']
+    # this process now, plus what the step adds
+    need = (proc_status('VmRSS') or 0) + m['rss'] - m['rss_base'] + ddp
     if need > budget * (1 - CPU_MARGIN):
-        raise DoesNotFit(f"would peak at {fmt_size(need)} (measured), over the {fmt_size(budget)} budget less its "
-                         f"{CPU_MARGIN:.0%} margin")
+        raise DoesNotFit(f"would peak at {fmt_size(need)} (measured), over the "
+                         f"{fmt_size(budget)} budget less its {CPU_MARGIN:.0%} "
+                         f"margin")
     return need
 
 # %% ../nbs/17_budget.ipynb #0a783c83
@@ -150,72 +214,141 @@ def choose_batch_size(vals:dict, # the filled settings, precision and loss decid
                       say=print) -> tuple[int, dict]:
     "`resolve`'s choose_batch for `--batch-size auto`: (the micro-batch, the record for config.json)."
     T, dev = vals['seq_len'], torch.device(device)
-    kw = dict(precision=vals['precision'], parallel=vals['parallel'], activation_checkpointing=vals['activation_checkpointing'],
-              chunked_loss=vals['loss'] == 'chunked', attention=vals['attention'])
+    kw = dict(precision=vals['precision'], parallel=vals['parallel'],
+              activation_checkpointing=vals['activation_checkpointing'],
+              chunked_loss=vals['loss'] == 'chunked',
+              attention=vals['attention'])
     def choice_for(B, **more):
-        e = estimate_memory(mc, B, T, world_size=world_size, grad_accum=total // (T * world_size * B), **kw)
-        return dict(dict(batch_size=B, grad_accum=total // (T * world_size * B), estimate=e, budget=None, overhead=0), **more)
+        e = estimate_memory(mc, B, T, world_size=world_size,
+                            grad_accum=total // (T * world_size * B), **kw)
+        return dict(dict(batch_size=B, grad_accum=total // (T * world_size * B),
+                         estimate=e, budget=None, overhead=0), **more)
     resumed, measured = Path(vals['out'])/'config.json', {}
-    if vals['resume'] and resumed.is_file():  # a resumed run keeps its micro-batch (and its loader positions)
-        choice = choice_for(json.loads(resumed.read_text())['train']['batch_size'])
+    # a resumed run keeps its micro-batch (and its loader positions)
+    if vals['resume'] and resumed.is_file():
+        train = json.loads(resumed.read_text())['train']
+        choice = choice_for(train['batch_size'])
     else:
         budget = memory_budget(device, vals['memory_budget'])
         choice = auto_batch_size(mc, T, total, world_size, budget, device, **kw)
-        if dev.type == 'cpu' or (dev.type == 'cuda' and not vals['dry_run']):  # a CPU's trial runs in another process
+        # a CPU's trial runs in another process
+        if dev.type == 'cpu' or (dev.type == 'cuda' and not vals['dry_run']):
             def trial(B):
-                if dev.type == 'cuda': _gpu_step(vals, mc, B, dev, world_size, strategy)
-                else: measured[B] = _cpu_step(vals, mc, B, total, world_size, budget)
+                if dev.type == 'cuda':
+                    _gpu_step(vals, mc, B, dev, world_size, strategy)
+                else:
+                    measured[B] = _cpu_step(vals, mc, B, total, world_size,
+                                            budget)
             cands = batch_candidates(total, T, world_size)
-            B = confirm_batch_size([b for b in cands if b <= choice['batch_size']], trial, say)
-            if B == choice['batch_size'] and B in measured:  # the guess of CPU_EXTRA may have been too large: measured now
-                B = grow_batch_size(B, measured[B], cands, lambda b: choice_for(b)['estimate']['total'],
+            fits = [b for b in cands if b <= choice['batch_size']]
+            B = confirm_batch_size(fits, trial, say)
+            # the guess of CPU_EXTRA may have been too large: measured now
+            if B == choice['batch_size'] and B in measured:
+                B = grow_batch_size(B, measured[B], cands,
+                                    lambda b: choice_for(b)['estimate']['total'],
                                     int(budget * (1 - CPU_MARGIN)), trial, say)
-            if B != choice['batch_size']: choice = choice_for(B, budget=budget, overhead=choice['overhead'])
+            if B != choice['batch_size']:
+                choice = choice_for(B, budget=budget,
+                                    overhead=choice['overhead'])
     e, B = choice['estimate'], choice['batch_size']
-    rec = dict(batch_size='auto', micro_batch=B, grad_accum=choice['grad_accum'], total_batch=total, budget=choice['budget'],
-               overhead=choice['overhead'], estimate={k: int(v) for k, v in e.items()}, measured=measured.get(B),
+    rec = dict(batch_size='auto', micro_batch=B, grad_accum=choice['grad_accum'],
+               total_batch=total, budget=choice['budget'],
+               overhead=choice['overhead'],
+               estimate={k: int(v) for k, v in e.items()},
+               measured=measured.get(B),
                margin=CPU_MARGIN if B in measured else None)
-    said = (f"a trial step peaked at {fmt_size(measured[B])}" if B in measured else
-            f"estimated peak {fmt_size(e['total'])} (tensors: step {fmt_size(e['step'])}, evaluation {fmt_size(e['eval'])})")
-    budget = (f", within the {fmt_size(choice['budget'])} budget" + (f" less the {CPU_MARGIN:.0%} kept free" if B in measured else '')
-              if choice['budget'] else ' (the resumed run keeps its micro-batch)')
-    say(f"--batch-size auto: {B} rows x {choice['grad_accum']} micro-steps per process = {total:,} tokens/step; {said}{budget}")
+    if B in measured: said = f"a trial step peaked at {fmt_size(measured[B])}"
+    else: said = (f"estimated peak {fmt_size(e['total'])} (tensors: step "
+                  f"{fmt_size(e['step'])}, evaluation {fmt_size(e['eval'])})")
+    if not choice['budget']: budget = ' (the resumed run keeps its micro-batch)'
+    else:
+        kept = f" less the {CPU_MARGIN:.0%} kept free" if B in measured else ''
+        budget = f", within the {fmt_size(choice['budget'])} budget{kept}"
+    say(f"--batch-size auto: {B} rows x {choice['grad_accum']} micro-steps per "
+        f"process = {total:,} tokens/step; {said}{budget}")
     return B, rec
 
 # %% ../nbs/17_budget.ipynb #76c1a0a7
 def device_memory(device) -> int|None:
     "Bytes a training step may use on `device`: a GPU's total memory, or the memory the OS has available on a CPU."
     device = torch.device(device)
-    if device.type == 'cuda': return torch.cuda.get_device_properties(device).total_memory
-    return mem_available() if device.type == 'cpu' else None  # mps: unknown, not checked
+    if device.type == 'cuda':
+        return torch.cuda.get_device_properties(device).total_memory
+    # mps: unknown, not checked
+    return mem_available() if device.type == 'cpu' else None
 
-def step_memory(t:TrainConfig, mc:GPTConfig, device, world_size:int=1, accum:int=1) -> int:
+def step_memory(
+    t: TrainConfig, mc: GPTConfig, device, world_size: int = 1, accum: int = 1
+) -> int:
     "The estimated peak bytes per device of a planned step (`t`: a plan's settings), or of the whole process on a CPU."
     cpu = torch.device(device).type == 'cpu'
-    return estimate_memory(mc, t.batch_size, t.seq_len, precision=t.precision, parallel=t.parallel, world_size=world_size,
-                           activation_checkpointing=t.activation_checkpointing, chunked_loss=t.loss == 'chunked',
-                           attention=t.attention, grad_accum=accum, overhead=process_overhead(device) if cpu else 0)['total']
+    return estimate_memory(
+        mc,
+        t.batch_size,
+        t.seq_len,
+        precision=t.precision,
+        parallel=t.parallel,
+        world_size=world_size,
+        activation_checkpointing=t.activation_checkpointing,
+        chunked_loss=t.loss == 'chunked',
+        attention=t.attention,
+        grad_accum=accum,
+        overhead=process_overhead(device) if cpu else 0,
+    )['total']
 
-def check_fits(t:TrainConfig, mc:GPTConfig, device, world_size:int=1, accum:int=1) -> tuple[int, int|None]:
+def check_fits(
+    t: TrainConfig, mc: GPTConfig, device, world_size: int = 1, accum: int = 1
+) -> tuple[int, int | None]:
     "(estimated bytes per device, the device's bytes); a `GPT2NBError` naming a micro-batch that fits if it does not."
-    need, have = step_memory(t, mc, device, world_size, accum), device_memory(device)
+    need, have = step_memory(t, mc, device, world_size,
+                             accum), device_memory(device)
     if have is None or need <= have: return need, have
     rows = t.total_batch // (t.seq_len * world_size)  # rows per process per step
-    fits = [b for b in range(t.batch_size - 1, 0, -1) if rows % b == 0 and
-            step_memory(dataclasses.replace(t, batch_size=b), mc, device, world_size, rows // b) <= have]
-    fix = f"use --batch-size {fits[0]}" if fits else "use a smaller model, a shorter --seq-len or a device with more memory"
-    raise GPT2NBError(f"the plan needs about {need / 2**30:.1f} GiB per device (estimated), more than the {have / 2**30:.1f} GiB "
-                      f"{'this GPU has' if torch.device(device).type == 'cuda' else 'available here'}: {fix}")
+    fits = [
+        b
+        for b in range(t.batch_size - 1, 0, -1)
+        if rows % b == 0
+        and step_memory(
+            dataclasses.replace(t, batch_size=b),
+            mc,
+            device,
+            world_size,
+            rows // b,
+        )
+        <= have
+    ]
+    fix = (
+        f"use --batch-size {fits[0]}"
+        if fits
+        else (
+            "use a smaller model, a shorter --seq-len or a device with more"
+            " memory"
+        )
+    )
+    raise GPT2NBError(
+        f"the plan needs about {need / 2**30:.1f} GiB per device (estimated),"
+        f" more than the {have / 2**30:.1f} GiB"
+        f" "
+        f"{'this GPU has' if torch.device(device).type == 'cuda' else 'available here'}:"
+        f" {fix}"
+    )
 
 class MemoryPlan(Callback):
     "A dry run's memory lines: the estimated peak per device and what the device has; a plan that does not fit is refused."
     def describe(self, plan):
-        need, have = check_fits(plan.train, plan.model, plan.device, plan.world_size, plan.accum_steps)
-        lines = [('memory_per_device_gib', f"{need / GiB:.2f}"), ('device_memory_gib', f"{have / GiB:.2f}" if have else 'unknown')]
-        if (plan.memory or {}).get('measured'):  # --batch-size auto on a CPU: the trial step's peak, and the margin kept
+        need, have = check_fits(plan.train, plan.model, plan.device,
+                                plan.world_size, plan.accum_steps)
+        lines = [('memory_per_device_gib', f"{need / GiB:.2f}"),
+                 ('device_memory_gib',
+                  f"{have / GiB:.2f}" if have else 'unknown')]
+        # --batch-size auto on a CPU: the trial step's peak, and the margin kept
+        if (plan.memory or {}).get('measured'):
             m = plan.memory
-            lines += [('memory_measured_gib', f"{m['measured'] / GiB:.2f} (a trial step)"),
-                      ('memory_budget_gib', f"{m['budget'] / GiB:.2f}, {m['margin']:.0%} of it kept free")]
+            lines += [('memory_measured_gib',
+                       f"{m['measured'] / GiB:.2f} (a trial step)"),
+                      ('memory_budget_gib',
+                       (f"{m['budget'] / GiB:.2f}, {m['margin']:.0%} of it kept"
+                        " free"))]
         return lines
 
 # %% ../nbs/17_budget.ipynb #a480a03f
@@ -234,9 +367,12 @@ def peak_rss_run(module:str, # e.g. 'gpt2_nb.train'
                  env:dict|None=None) -> tuple[int, int]:
     "Run `python -m module args` (Linux); return its exit code and its peak resident memory in bytes (VmHWM, read as it exits)."
     with tempfile.TemporaryDirectory() as d:
-        env = {**os.environ, 'PYTHONUNBUFFERED': '1', **(env or {}), 'GPT2NB_PEAK_RSS': str(Path(d)/'peak')}
+        env = {**os.environ, 'PYTHONUNBUFFERED': '1', **(env or {}),
+               'GPT2NB_PEAK_RSS': str(Path(d) / 'peak')}
         env.pop('IN_TEST', None)
         with open(log, 'w') as f:
-            r = subprocess.run([sys.executable, '-c', _RSS_WRAPPER, module, *map(str, args)], stdout=f, stderr=subprocess.STDOUT, env=env)
+            r = subprocess.run([sys.executable, '-c', _RSS_WRAPPER, module,
+                                *map(str, args)], stdout=f,
+                               stderr=subprocess.STDOUT, env=env)
         peak = Path(d)/'peak'
         return r.returncode, int(peak.read_text()) * KiB if peak.exists() else 0

@@ -7,12 +7,22 @@ from __future__ import annotations
 import os, random, shutil, warnings
 from dataclasses import asdict
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from .core import GPT2NBError, ArgumentParser, atomic_write, fault_point, no_space, writable_file, run_cli, seed_everything
+from gpt2_nb.core import (
+    GPT2NBError,
+    ArgumentParser,
+    atomic_write,
+    fault_point,
+    no_space,
+    writable_file,
+    run_cli,
+    seed_everything,
+)
 from .model import GPT, GPTConfig, configure_optimizers
 from .loop import Plan
 
@@ -23,55 +33,83 @@ __all__ = ['CKPT_VERSION', 'META_KEYS', 'FORMATS', 'rng_state', 'set_rng_state',
            'consolidate_cli']
 
 # %% ../nbs/10_checkpoints.ipynb #7553941f
-def rng_state(device=None) -> dict:
+def rng_state(device:str|torch.device|None=None) -> dict:
     "The states of PyTorch's (CPU, and CUDA on a CUDA `device`), NumPy's and Python's generators, as tensors and plain types."
     name, keys, pos, has_gauss, cached = np.random.get_state()
     version, internal, gauss_next = random.getstate()
     cuda = device is not None and torch.device(device).type == 'cuda'
-    return dict(torch=torch.get_rng_state(), cuda=torch.cuda.get_rng_state_all() if cuda else [],
-                numpy=dict(name=name, keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos), has_gauss=int(has_gauss), cached=float(cached)),
-                python=[version, list(internal), gauss_next])
+    return dict(
+        torch=torch.get_rng_state(),
+        cuda=torch.cuda.get_rng_state_all() if cuda else [],
+        numpy=dict(
+            name=name,
+            keys=torch.from_numpy(keys.astype(np.int64)),
+            pos=int(pos),
+            has_gauss=int(has_gauss),
+            cached=float(cached),
+        ),
+        python=[version, list(internal), gauss_next],
+    )
 
 def set_rng_state(s:dict):
     "Restore the generators from `rng_state`'s dict."
     torch.set_rng_state(s['torch'])
     if s['cuda']: torch.cuda.set_rng_state_all(s['cuda'])
     n = s['numpy']
-    np.random.set_state((n['name'], n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['cached']))
+    np.random.set_state((n['name'], n['keys'].numpy().astype(np.uint32),
+                         n['pos'], n['has_gauss'], n['cached']))
     random.setstate((s['python'][0], tuple(s['python'][1]), s['python'][2]))
 
 # %% ../nbs/10_checkpoints.ipynb #61739cec
 CKPT_VERSION = 1
-META_KEYS = ('version', 'step', 'model_config', 'train_config', 'world_size', 'ranks')  # what every checkpoint says of itself
+# what every checkpoint says of itself
+META_KEYS = ('version', 'step', 'model_config', 'train_config', 'world_size',
+             'ranks')
 
-def checkpoint_meta(step:int, model:GPT, train_config, ranks:list, world_size:int) -> dict:
+def checkpoint_meta(step:int, model:GPT, train_config, ranks:list,
+                    world_size:int) -> dict:
     "What a checkpoint records besides the tensors: the step, both configs and each process's loader and generators."
     tc = train_config if isinstance(train_config, dict) else asdict(train_config)
-    return dict(version=CKPT_VERSION, step=step, model_config=asdict(model.config), train_config=tc, world_size=world_size, ranks=ranks)
+    return dict(version=CKPT_VERSION, step=step,
+                model_config=asdict(model.config), train_config=tc,
+                world_size=world_size, ranks=ranks)
 
 def check_meta(meta, path) -> dict:
     "`meta` if it is a gpt2_nb checkpoint's, else a one-line `GPT2NBError`: the one check every format uses."
-    if not isinstance(meta, dict) or not set(META_KEYS) <= meta.keys() or meta['version'] != CKPT_VERSION:
-        raise GPT2NBError(f"'{path}' is not a gpt2_nb checkpoint (version {CKPT_VERSION}): delete it and train again")
+    if (
+        not isinstance(meta, dict)
+        or not set(META_KEYS) <= meta.keys()
+        or meta['version'] != CKPT_VERSION
+    ):
+        raise GPT2NBError(f"'{path}' is not a gpt2_nb checkpoint (version "
+                          f"{CKPT_VERSION}):" " delete it and train again")
     return meta
 
 def _torch_load(path):
     "torch.load(weights_only=True), a damaged or foreign file as a one-line `GPT2NBError`."
     try:
-        with warnings.catch_warnings():  # a foreign file can make torch warn before it fails; the error below says it all
+        # a foreign file can make torch warn before it fails; the error below
+        # says it all
+        with warnings.catch_warnings():
             warnings.simplefilter('ignore')
             return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
         why = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
-        raise GPT2NBError(f"cannot read checkpoint '{path}' ({why}): it is damaged or not a gpt2_nb checkpoint; "
-                          f"delete it and train again") from None
+        raise GPT2NBError(
+            f"cannot read checkpoint '{path}' ({why}): it is damaged or not a"
+            " gpt2_nb checkpoint; delete it and train again"
+        ) from None
 
 # %% ../nbs/10_checkpoints.ipynb #9c450aeb
 def state_bytes(obj) -> int:
     "The bytes of the tensors in a (nested) state dict: about what `torch.save` writes for it."
     if isinstance(obj, torch.Tensor): return obj.numel() * obj.element_size()
     if isinstance(obj, dict): obj = obj.values()
-    return sum(map(state_bytes, obj)) if isinstance(obj, (list, tuple, type({}.values()))) else 0
+    return (
+        sum(map(state_bytes, obj))
+        if isinstance(obj, (list, tuple, type({}.values())))
+        else 0
+    )
 
 class SingleFile:
     "One file, `ckpt.pt`, written by rank 0: the whole model and optimizer state and the meta, `torch.load`-able safely."
@@ -82,21 +120,27 @@ class SingleFile:
     def save(self, path, model, optimizer, meta:dict):
         "Write atomically: a temporary file beside `path`, renamed over it when complete (rank 0 only)."
         if dist.is_initialized() and dist.get_rank() != 0: return
-        state = dict(meta, model=model.state_dict(), optimizer=optimizer.state_dict())
-        with atomic_write(path, need=state_bytes(state)) as f:  # a full disk: refused before writing, in one line
+        state = dict(meta, model=model.state_dict(),
+                     optimizer=optimizer.state_dict())
+        # a full disk: refused before writing, in one line
+        with atomic_write(path, need=state_bytes(state)) as f:
             torch.save(state, f)
-            fault_point('save', meta['step'])  # the fault tests kill a run here: half on disk, not yet renamed
+            # the fault tests kill a run here: half on disk, not yet renamed
+            fault_point('save', meta['step'])
     def read(self, path) -> dict:
         "The whole checkpoint, checked: its meta and the `model` and `optimizer` state dicts."
         ck = check_meta(_torch_load(path), path)
-        if not {'model', 'optimizer'} <= ck.keys(): raise GPT2NBError(f"'{path}' is not a gpt2_nb checkpoint: delete it and train again")
+        if not {'model', 'optimizer'} <= ck.keys():
+            raise GPT2NBError(f"'{path}' is not a gpt2_nb checkpoint: delete it "
+                              f"and train" " again")
         return ck
     def load(self, path) -> dict:
         "The whole checkpoint, for `load_checkpoint`: one file holds it all, so what `read` returns."
         return self.read(path)
     def load_state(self, ck:dict, model, optimizer):
         "Put what `read` returned into `model` and `optimizer`."
-        model.load_state_dict(ck['model']); optimizer.load_state_dict(ck['optimizer'])
+        model.load_state_dict(ck['model'])
+        optimizer.load_state_dict(ck['optimizer'])
 
 # %% ../nbs/10_checkpoints.ipynb #290d2da2
 def _rank() -> int: return dist.get_rank() if dist.is_initialized() else 0
@@ -108,11 +152,14 @@ def _replace_folder(new:Path, path:Path):
     old = path.parent/f'.{path.name}.old.tmp'
     if old.exists():
         if path.exists(): shutil.rmtree(old)  # left over after a finished swap
-        else: os.replace(old, path)            # a swap cut between its renames: put the old checkpoint back first
+        # a swap cut between its renames: put the old checkpoint back first
+        else: os.replace(old, path)
     if path.exists(): os.replace(path, old)
     os.replace(new, path)
     shutil.rmtree(old, ignore_errors=True)
-    for t in path.parent.glob(f'.{path.name}.*.tmp'): shutil.rmtree(t, ignore_errors=True)  # folders of cut saves
+    # folders of cut saves
+    for t in path.parent.glob(f'.{path.name}.*.tmp'):
+        shutil.rmtree(t, ignore_errors=True)
 
 def _state_dicts(model, optimizer):
     "The model's and optimizer's state dicts as DCP reads and writes them (each process its shards), the tied weight once."
@@ -126,12 +173,14 @@ def _dcp_error() -> type:
     from torch.distributed.checkpoint.api import CheckpointException
     return CheckpointException
 
-def _first_line(e) -> str: return (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
+def _first_line(e) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
 
 def _save_failed(e, tmp:Path):
     "A sharded save failed on some process: drop its unfinished folder; a full disk in one line, anything else as it was."
     if _rank() == 0: shutil.rmtree(tmp, ignore_errors=True)
-    if 'No space left' in str(e) or 'ENOSPC' in str(e): raise no_space(tmp) from None
+    if 'No space left' in str(e) or 'ENOSPC' in str(e):
+        raise no_space(tmp) from None
     raise e
 
 # %% ../nbs/10_checkpoints.ipynb #15d65b64
@@ -142,118 +191,192 @@ class Sharded:
         "The complete sharded checkpoint at `run_dir` (a run folder or its `ckpt/`), or None."
         for p in (Path(run_dir), Path(run_dir)/self.name):
             if (p/'meta.pt').is_file(): return p
-            old = p.parent/f'.{p.name}.old.tmp'  # a save killed between its two renames left the previous one here
-            if p.name == self.name and not p.exists() and (old/'meta.pt').is_file(): return old
+            # a save killed between its two renames left the previous one here
+            old = p.parent/f'.{p.name}.old.tmp'
+            if (
+                p.name == self.name
+                and not p.exists()
+                and (old / 'meta.pt').is_file()
+            ):
+                return old
         return None
     def save(self, path, model, optimizer, meta:dict):
         "Collective: every process writes its shards into a new folder, which rank 0 completes and swaps into place."
         import torch.distributed.checkpoint as dcp
         path = Path(path); tmp = path.parent/f'.{path.name}.{meta["step"]}.tmp'
-        if _rank() == 0: shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
+        if _rank() == 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
         _barrier()
         msd, osd = _state_dicts(model, optimizer)
-        try: dcp.save(dict(model=msd, optim=osd), checkpoint_id=tmp)  # returns once every process's files are written
+        # returns once every process's files are written
+        try: dcp.save(dict(model=msd, optim=osd), checkpoint_id=tmp)
         except (Exception, _dcp_error()) as e: _save_failed(e, tmp)
         if _rank() == 0:
-            with atomic_write(tmp/'meta.pt') as f: torch.save(dict(meta, sharded=True), f)  # last: marks it complete
+            # last: marks it complete
+            with atomic_write(tmp / 'meta.pt') as f:
+                torch.save(dict(meta, sharded=True), f)
         _barrier()
-        fault_point('save', meta['step'])  # the fault tests kill a run here: the new one complete, not yet in place
+        # the fault tests kill a run here: the new one complete, not yet in place
+        fault_point('save', meta['step'])
         if _rank() == 0: _replace_folder(tmp, path)
         _barrier()
     def read(self, path) -> dict:
         "The checkpoint's meta.pt, checked, with the folder's `path`: the shards are read by `load_state` or `load`."
         p = self.find(path)
-        if p is None: raise GPT2NBError(f"no sharded checkpoint in '{path}': train a run with --parallel fsdp first")
+        if p is None:
+            raise GPT2NBError(f"no sharded checkpoint in '{path}': train a run "
+                              f"with --parallel" " fsdp first")
         meta = check_meta(_torch_load(p/'meta.pt'), p/'meta.pt')
-        if not meta.get('sharded'): raise GPT2NBError(f"'{p}' is not a gpt2_nb sharded checkpoint: delete it and train again")
+        if not meta.get('sharded'):
+            raise GPT2NBError(f"'{p}' is not a gpt2_nb sharded checkpoint: "
+                              f"delete it and train" " again")
         return {**meta, 'path': str(p)}
     def load_state(self, ck:dict, model, optimizer):
         "Read the shards of the checkpoint `read` found into `model` (sharded or whole) and `optimizer`, resharded as needed."
         import torch.distributed.checkpoint as dcp
-        from torch.distributed.checkpoint.state_dict import set_state_dict, StateDictOptions
-        msd, osd = _state_dicts(model, optimizer)  # the layout to fill: this process's shards, or whole tensors
+        from torch.distributed.checkpoint.state_dict import (
+            set_state_dict,
+            StateDictOptions,
+        )
+        # the layout to fill: this process's shards, or whole tensors
+        msd, osd = _state_dicts(model, optimizer)
         try:
-            with warnings.catch_warnings():  # one process without a group: DCP says it loads without collectives
+            # one process without a group: DCP says it loads without collectives
+            with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
                 dcp.load(dict(model=msd, optim=osd), checkpoint_id=ck['path'])
-        except (Exception, _dcp_error()) as e:  # DCP's own error is a BaseException: `except Exception` misses it
-            raise GPT2NBError(f"cannot read the sharded checkpoint '{ck['path']}' ({_first_line(e)}): "
-                              "it is damaged; delete it and train again") from None
-        set_state_dict(model, optimizer, model_state_dict=msd, optim_state_dict=osd, options=StateDictOptions(strict=False))
+        # DCP's own error is a BaseException: `except Exception` misses it
+        except (Exception, _dcp_error()) as e:
+            raise GPT2NBError(f"cannot read the sharded checkpoint "
+                              f"'{ck['path']}' ({_first_line(e)}): it is "
+                              f"damaged; delete it and train again") from None
+        set_state_dict(model, optimizer, model_state_dict=msd,
+                       optim_state_dict=osd,
+                       options=StateDictOptions(strict=False))
     def load(self, path) -> dict:
         "The checkpoint consolidated in this process, as `SingleFile.load` returns one."
         meta = self.read(path)
         model = GPT(GPTConfig(**meta['model_config']))
         tc = meta['train_config']
-        optimizer = configure_optimizers(model, weight_decay=tc['weight_decay'], lr=tc['lr'], device_type='cpu')
+        optimizer = configure_optimizers(
+            model,
+            weight_decay=tc['weight_decay'],
+            lr=tc['lr'],
+            device_type='cpu',
+        )
         self.load_state(meta, model, optimizer)
-        return {k: meta[k] for k in META_KEYS} | dict(model=model.state_dict(), optimizer=optimizer.state_dict())
+        return {k: meta[k] for k in META_KEYS} | dict(
+            model=model.state_dict(), optimizer=optimizer.state_dict()
+        )
 
 FORMATS = (SingleFile(), Sharded())
 
 # %% ../nbs/10_checkpoints.ipynb #89a74e9e
-def find_checkpoint(path, say=None) -> tuple:
+def find_checkpoint(path, say:Callable[[str], None]|None=None) -> tuple:
     "(format, path) of the newest checkpoint at `path` — a ckpt.pt, a ckpt/ folder, or a run folder with either — or a `GPT2NBError`."
     path = Path(path)
     if path.is_file(): return FORMATS[0], path
     found = [(f, p) for f in FORMATS if (p := f.find(path)) is not None]
-    if not found: raise GPT2NBError(f"no checkpoint at '{path}': train a run first (gpt2nb_train --out DIR), or pass its ckpt.pt")
-    if len(found) > 1:  # e.g. consolidated, then trained on with FSDP: the later step wins, then the newer file
-        steps = {p: (f.read(p)['step'], (p/'meta.pt' if p.is_dir() else p).stat().st_mtime) for f, p in found}
+    if not found:
+        raise GPT2NBError(f"no checkpoint at '{path}': train a run first "
+                          f"(gpt2nb_train --out" " DIR), or pass its ckpt.pt")
+    # e.g. consolidated, then trained on with FSDP: the later step wins, then the
+    # newer file
+    if len(found) > 1:
+        steps = {p: (f.read(p)['step'],
+                     (p/'meta.pt' if p.is_dir() else p).stat().st_mtime) for f,
+                 p in found}
         found.sort(key=lambda fp: steps[fp[1]], reverse=True)
-        if say: say(f"'{path}' holds {len(found)} checkpoints; using the newest, {found[0][1]} (step {steps[found[0][1]][0]})")
+        if say:
+            say(f"'{path}' holds {len(found)} checkpoints; using the newest, "
+                f"{found[0][1]} (step {steps[found[0][1]][0]})")
     return found[0]
 
-def load_checkpoint(path, say=None) -> dict:
+def load_checkpoint(path, say:Callable[[str], None]|None=None) -> dict:
     "The newest checkpoint at `path` as one dict (meta, `model`, `optimizer`); a missing, damaged or foreign one is a `GPT2NBError`."
     fmt, p = find_checkpoint(path, say)
     return fmt.load(p)
 
 def load_model_and_meta(ckpt, # a ckpt.pt, a ckpt/ folder, or a run folder holding one
                         device='cpu',
-                        say=None) -> tuple: # told which checkpoint was used, where a run folder holds two
+                        say:Callable[[str], None]|None=None) -> tuple: # told which checkpoint was used, where a run folder holds two
     "The `GPT` saved in a training checkpoint (in eval mode, on `device`), and what the checkpoint says of itself (with its `path`)."
     fmt, path = find_checkpoint(ckpt, say)
     ck = fmt.load(path)
     model = GPT(GPTConfig(**ck['model_config']))
     try: model.load_state_dict(ck['model'])
     except RuntimeError as e:
-        raise GPT2NBError(f"checkpoint '{path}' does not match its own model config ({str(e).splitlines()[0][:100]}): it is damaged") from None
-    return model.to(device).eval(), {**{k: ck[k] for k in META_KEYS}, 'path': str(path)}
+        raise GPT2NBError(f"checkpoint '{path}' does not match its own model "
+                          f"config ({str(e).splitlines()[0][:100]}): it is "
+                          f"damaged") from None
+    return model.to(device).eval(), {
+        **{k: ck[k] for k in META_KEYS},
+        'path': str(path),
+    }
 
 def load_model(ckpt, # a ckpt.pt, a ckpt/ folder, or a run folder holding one
-               device='cpu', say=None) -> GPT:
+               device='cpu', say:Callable[[str], None]|None=None) -> GPT:
     "The `GPT` saved in a training checkpoint, in eval mode on `device`."
     return load_model_and_meta(ckpt, device, say)[0]
 
 # %% ../nbs/10_checkpoints.ipynb #c8a29886
-def check_resumable(meta:dict, path, model_config:GPTConfig, world_size:int, reshards:bool) -> dict:
+def check_resumable(meta:dict, path, model_config:GPTConfig, world_size:int,
+                    reshards:bool) -> dict:
     "`meta` if this run can continue from it (same model; the same number of processes unless the format reshards)."
     theirs, ours = meta['model_config'], asdict(model_config)
-    diff = [f"{k} {theirs.get(k)!r} there, {v!r} here" for k, v in ours.items() if k != 'dropout' and theirs.get(k) != v]
+    diff = [f"{k} {theirs.get(k)!r} there, {v!r} here" for k,
+            v in ours.items() if k != 'dropout' and theirs.get(k) != v]
     if diff:
-        raise GPT2NBError(f"checkpoint '{path}' is of another model ({'; '.join(diff)}): resume with the flags it was "
-                          f"trained with, or start a new run in another --out")
-    if not reshards and (meta.get('world_size', 1) != world_size or len(meta['ranks']) != world_size):
-        raise GPT2NBError(f"checkpoint '{path}' was written by {meta.get('world_size')} process(es), this run has {world_size}: "
-                          f"resume with the same number of processes")
+        raise GPT2NBError(f"checkpoint '{path}' is of another model "
+                          f"({'; '.join(diff)}):"
+                          " resume with the flags it was trained with, or start "
+                          "a new run in another --out")
+    if not reshards and (
+        meta.get('world_size', 1) != world_size
+        or len(meta['ranks']) != world_size
+    ):
+        raise GPT2NBError(f"checkpoint '{path}' was written by "
+                          f"{meta.get('world_size')} process(es), this run has "
+                          f"{world_size}: resume with the same"
+                          " number of processes")
     return meta
 
 # %% ../nbs/10_checkpoints.ipynb #5a3df521
-def reshard_ranks(meta:dict, batch_size:int, world_size:int, seed:int, device='cpu') -> dict:
+def reshard_ranks(meta:dict, batch_size:int, world_size:int, seed:int,
+                  device='cpu') -> dict:
     "The meta with per-process loader and generator states for `world_size` processes (same rows per micro-step)."
     old = meta['ranks']
     B0, W0 = old[0]['loader']['batch_size'], len(old)
     if W0 == world_size: return meta
     if B0 * W0 != batch_size * world_size:
-        raise GPT2NBError(f"the checkpoint was written by {W0} processes of --batch-size {B0}; on {world_size} processes resume "
-                          f"with --batch-size {B0 * W0 // world_size if B0 * W0 % world_size == 0 else 'B'} so that "
-                          f"batch-size x processes stays {B0 * W0}" + ('' if B0 * W0 % world_size == 0 else f" (not possible with {world_size})"))
+        raise GPT2NBError(
+            f"the checkpoint was written by {W0} processes of --batch-size {B0};"
+            f" on {world_size} processes resume with --batch-size"
+            f" {B0 * W0 // world_size if B0 * W0 % world_size == 0 else 'B'} so"
+            f" that batch-size x processes stays {B0 * W0}"
+            + (
+                ''
+                if B0 * W0 % world_size == 0
+                else f" (not possible with {world_size})"
+            )
+        )
     ranks = []
     for r in range(world_size):
         if r < W0: rng = old[r]['rng']
-        else: seed_everything(seed + 1000 * r + meta['step']); rng = rng_state(device)
-        ranks.append(dict(loader=dict(old[0]['loader'], batch_size=batch_size, world_size=world_size), rng=rng))
+        else:
+            seed_everything(seed + 1000 * r + meta['step'])
+            rng = rng_state(device)
+        ranks.append(
+            dict(
+                loader=dict(
+                    old[0]['loader'],
+                    batch_size=batch_size,
+                    world_size=world_size,
+                ),
+                rng=rng,
+            )
+        )
     return {**meta, 'ranks': ranks, 'world_size': world_size}
 
 # %% ../nbs/10_checkpoints.ipynb #a849fbd1
@@ -265,36 +388,62 @@ def resume_from(plan:Plan, strategy) -> dict|None:
     try: newest_fmt, newest = find_checkpoint(out)
     except GPT2NBError: newest = None
     if newest is None:
-        kept = f" (the run a --restart moved aside is in {out/'previous'}: move its files back to continue it)" if (out/'previous').exists() else ''
-        raise GPT2NBError(f"--resume given but '{out}' holds no checkpoint{kept}: drop --resume to start a new run, or pass the run's --out")
+        kept = (
+            f" (the run a --restart moved aside is in {out/'previous'}: move its"
+            " files back to continue it)"
+            if (out / 'previous').exists()
+            else ''
+        )
+        raise GPT2NBError(
+            f"--resume given but '{out}' holds no checkpoint{kept}: drop"
+            " --resume to start a new run, or pass the run's --out"
+        )
     step = newest_fmt.read(newest)['step']
-    if path is None or (path != newest and fmt.read(path)['step'] < step):  # never continue from an older one
-        how = '--parallel fsdp' if isinstance(newest_fmt, Sharded) else 'without --parallel fsdp'
-        raise GPT2NBError(f"the newest checkpoint in '{out}' is {newest} (step {step}), which this run's format ({fmt.name}) "
-                          f"does not read: resume {how}, as it was saved")
-    reshards = isinstance(fmt, Sharded)  # a sharded checkpoint resumes on any number of processes
-    meta = check_resumable(fmt.read(path), path, plan.model, plan.world_size, reshards)
-    if reshards: meta = reshard_ranks(meta, t.batch_size, plan.world_size, t.seed)
+    # never continue from an older one
+    if path is None or (path != newest and fmt.read(path)['step'] < step):
+        how = (
+            '--parallel fsdp'
+            if isinstance(newest_fmt, Sharded)
+            else 'without --parallel fsdp'
+        )
+        raise GPT2NBError(f"the newest checkpoint in '{out}' is {newest} (step "
+                          f"{step}), which this run's format ({fmt.name}) does "
+                          f"not read: resume {how}, as it" " was saved")
+    # a sharded checkpoint resumes on any number of processes
+    reshards = isinstance(fmt, Sharded)
+    meta = check_resumable(fmt.read(path), path, plan.model, plan.world_size,
+                           reshards)
+    if reshards:
+        meta = reshard_ranks(meta, t.batch_size, plan.world_size, t.seed)
     return meta
 
 # %% ../nbs/10_checkpoints.ipynb #ca425b26
 def run_files(out) -> list[str]:
     "The files of a run in folder `out`: a checkpoint (either format) and the log."
     out = Path(out)
-    return [n for n in ('ckpt.pt', Sharded.name, 'log.jsonl') if (out/n).exists()]
+    return [n for n in ('ckpt.pt', Sharded.name,
+                        'log.jsonl') if (out / n).exists()]
 
 def claim_run_folder(plan:Plan, rank:int, world_size:int):
     "Make `--out` this run's: refuse a folder holding another run unless resuming or restarting (which moves it aside)."
     t, out = plan.train, Path(plan.train.out)
     held = run_files(out)
     if held and not (t.resume or t.restart):
-        how = "add --resume to continue it, --restart" if held != ['log.jsonl'] else "it stopped before its first checkpoint: add --restart"
-        raise GPT2NBError(f"'{out}' holds a run ({', '.join(held)}): {how} to start over (the earlier run is kept in "
-                          f"{out/'previous'} until the new one saves a checkpoint), or choose another --out")
+        how = (
+            "add --resume to continue it, --restart"
+            if held != ['log.jsonl']
+            else "it stopped before its first checkpoint: add --restart"
+        )
+        raise GPT2NBError(f"'{out}' holds a run ({', '.join(held)}): {how} to "
+                          f"start over (the earlier run is kept in "
+                          f"{out/'previous'} until the new one saves a"
+                          " checkpoint), or choose another --out")
     if held and t.restart:
         if (out/'previous').exists():
-            raise GPT2NBError(f"'{out/'previous'}' holds an earlier run a --restart kept: move or delete it first")
-        if world_size > 1: dist.barrier()  # every rank has looked before rank 0 moves
+            raise GPT2NBError(f"'{out/'previous'}' holds an earlier run a "
+                              f"--restart kept: move" " or delete it first")
+        # every rank has looked before rank 0 moves
+        if world_size > 1: dist.barrier()
         if rank == 0:
             (out/'previous').mkdir()
             for n in (*held, 'samples.txt', 'loss.png', 'config.json'):
@@ -303,22 +452,32 @@ def claim_run_folder(plan:Plan, rank:int, world_size:int):
 
 # %% ../nbs/10_checkpoints.ipynb #0c3f01ae
 def consolidate_checkpoint(src, # a sharded checkpoint folder, or a run folder holding one
-                           dst=None): # the file to write (default: ckpt.pt in the run folder)
+                           dst:str|Path|None=None): # the file to write (default: ckpt.pt in the run folder)
     "Write a sharded checkpoint as one ckpt.pt (atomically); return its path."
     sharded = FORMATS[1]
     run = Path(sharded.read(src)['path']).parent
-    dst = writable_file(dst if dst is not None else run/'ckpt.pt')  # checked before the work, not after it
+    # checked before the work, not after it
+    dst = writable_file(dst if dst is not None else run/'ckpt.pt')
     ckpt = sharded.load(src)
     with atomic_write(dst, need=state_bytes(ckpt)) as f: torch.save(ckpt, f)
     return dst
 
-def consolidate_cli(argv=None):
+def consolidate_cli(argv:list[str]|None=None):
     "Console script `gpt2nb_consolidate`: a sharded (FSDP) checkpoint as one ckpt.pt file."
-    p = ArgumentParser(prog='gpt2nb_consolidate', description='Write the sharded checkpoint of a --parallel fsdp run as one ckpt.pt file.')
-    p.add_argument('--ckpt', required=True, help="the run folder, or its ckpt/ folder")
-    p.add_argument('--out', default=None, help="the file to write (default: ckpt.pt in the run folder)")
+    p = ArgumentParser(
+        prog='gpt2nb_consolidate',
+        description=(
+            'Write the sharded checkpoint of a --parallel fsdp run as one'
+            ' ckpt.pt file.'
+        ),
+    )
+    p.add_argument('--ckpt', required=True,
+                   help="the run folder, or its ckpt/ folder")
+    p.add_argument('--out', default=None,
+                   help="the file to write (default: ckpt.pt in the run folder)")
     a = p.parse_args(argv)
     def main():
         dst = consolidate_checkpoint(a.ckpt, a.out)
-        print(f"wrote {dst}: load it with gpt2nb_sample --ckpt {dst}, gpt2_nb.checkpoint.load_model or gpt2_nb.hf.to_hf")
+        print(f"wrote {dst}: load it with gpt2nb_sample --ckpt {dst},"
+              " gpt2_nb.checkpoint.load_model or gpt2_nb.hf.to_hf")
     run_cli(main)

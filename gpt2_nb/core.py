@@ -28,7 +28,9 @@ def run_cli(main, # function that does the work; may raise GPT2NBError
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
-    except OSError as e:  # a full disk wherever it strikes: one line too (other OS errors are bugs to see in full)
+    # a full disk wherever it strikes: one line too (other OS errors are bugs to
+    # see in full)
+    except OSError as e:
         if e.errno not in (errno.ENOSPC, errno.EDQUOT): raise
         print(f"error: {no_space(e.filename or '.')}", file=sys.stderr)
         sys.exit(2)
@@ -36,10 +38,21 @@ def run_cli(main, # function that does the work; may raise GPT2NBError
 # %% ../nbs/99_core.ipynb #301b98de
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     "Adds '(default: ...)' to a flag's help unless the help already says its default or there is none to say."
+    def __init__(self, prog:str, indent_increment:int=2, max_help_position:int=24,
+                 width:int|None=None): # columns (None: the terminal's)
+        super().__init__(prog, indent_increment, max_help_position, width)
     def _get_help_string(self, action):
         h = action.help or ''
         d = action.default
-        if 'default' in h or d is None or d is False or d == '' or d is argparse.SUPPRESS: return h  # (0 == False: no `in`)
+        # (0 == False: no `in`)
+        if (
+            'default' in h
+            or d is None
+            or d is False
+            or d == ''
+            or d is argparse.SUPPRESS
+        ):
+            return h
         return super()._get_help_string(action)
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -51,13 +64,16 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 # %% ../nbs/99_core.ipynb #3f64216a
-_UMASK = os.umask(0o022); os.umask(_UMASK)  # read once: the permissions new files get (mkstemp would make them private)
+# read once: the permissions new files get (mkstemp would make them private)
+_UMASK = os.umask(0o022); os.umask(_UMASK)
 
 def no_space(path, need:int|None=None) -> GPT2NBError:
     "The one-line error for a full disk: how much the write needed (if known) and how much is free."
     free = shutil.disk_usage(Path(path).parent).free
     needed = f"about {need:,} bytes needed, " if need else ''
-    return GPT2NBError(f"no space left on the device for '{path}' ({needed}{free:,} free): free some space, or write somewhere else")
+    return GPT2NBError(f"no space left on the device for '{path}' "
+                       f"({needed}{free:,} free): free"
+                       " some space, or write somewhere else")
 
 @contextlib.contextmanager
 def atomic_write(path, # the file to create or replace
@@ -65,18 +81,23 @@ def atomic_write(path, # the file to create or replace
                  need:int|None=None): # bytes the file will take, if known: refused at once when they are not free
     "Open a temporary file beside `path`; on success fsync and rename it to `path`, on failure delete it."
     path = Path(path)
-    if need is not None and shutil.disk_usage(path.parent).free < need: raise no_space(path, need)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if need is not None and shutil.disk_usage(path.parent).free < need:
+        raise no_space(path, need)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                               dir=path.parent)
     try:
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # the permissions of any new file: readable by others unless the umask says no
+        # the permissions of any new file: readable by others unless the umask
+        # says no
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
-        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT): raise no_space(path, need) from None
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise no_space(path, need) from None
         raise
 
 # %% ../nbs/99_core.ipynb #6ec9a404
@@ -97,27 +118,57 @@ def _can_write(folder) -> bool:
 def ensure_dir(path, what='output folder', flag='--out'):
     "Create folder `path` (and parents) and check it is writable, or raise `GPT2NBError` naming `flag`."
     path = Path(path)
-    if path.exists() and not path.is_dir(): raise GPT2NBError(f"{what} '{path}' is a file, not a folder: choose another {flag}")
+    if path.exists() and not path.is_dir():
+        raise GPT2NBError(f"{what} '{path}' is a file, not a folder: choose "
+                          f"another {flag}")
     try: path.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise GPT2NBError(f"cannot create {what} '{path}' ({e.strerror}): choose another {flag}") from None
-    if not _can_write(path): raise GPT2NBError(f"{what} '{path}' is not writable: choose another {flag}")
+    except OSError as e:
+        raise GPT2NBError(f"cannot create {what} '{path}' ({e.strerror}): "
+                          f"choose another {flag}") from None
+    if not _can_write(path):
+        raise GPT2NBError(f"{what} '{path}' is not writable: choose another "
+                          f"{flag}")
     return path
 
 def writable_file(path, flag='--out') -> Path:
     "Check, before any work, that file `path` can be written (its folder exists and takes files); a one-line error if not."
     path = Path(path)
-    why = ('it is a folder' if path.is_dir() else 'its folder does not exist' if not path.parent.is_dir()
-           else 'its folder is not writable' if not _can_write(path.parent) else None)
-    if why: raise GPT2NBError(f"cannot write {flag} '{path}': {why}; choose another file path")
+    why = (
+        'it is a folder'
+        if path.is_dir()
+        else (
+            'its folder does not exist'
+            if not path.parent.is_dir()
+            else (
+                'its folder is not writable'
+                if not _can_write(path.parent)
+                else None
+            )
+        )
+    )
+    if why:
+        raise GPT2NBError(f"cannot write {flag} '{path}': {why}; choose another "
+                          f"file path")
     return path
 
 # %% ../nbs/99_core.ipynb #18a11006
 def lock_holders(path) -> list[int]:
     "The processes holding an advisory lock on `path`, from Linux's /proc/locks (empty where it cannot be read)."
-    try: ino, locks = os.stat(path).st_ino, Path('/proc/locks').read_text().splitlines()
+    try:
+        ino, locks = (os.stat(path).st_ino,
+                      Path('/proc/locks').read_text().splitlines())
     except OSError: return []
-    fields = [l.split() for l in locks if 'FLOCK' in l]  # "1: FLOCK ADVISORY WRITE 1234 08:01:5678 0 EOF"
-    return sorted({int(f[-4]) for f in fields if len(f) >= 8 and f[-3].rsplit(':', 1)[-1] == str(ino) and f[-4].isdigit()})
+    # "1: FLOCK ADVISORY WRITE 1234 08:01:5678 0 EOF"
+    fields = [l.split() for l in locks if 'FLOCK' in l]
+    return sorted(
+        {
+            int(f[-4])
+            for f in fields
+            if len(f) >= 8
+            and f[-3].rsplit(':', 1)[-1] == str(ino)
+            and f[-4].isdigit()
+        }
+    )
 
 @contextlib.contextmanager
 def folder_lock(folder, # the folder a job writes (it is the folder itself that is locked: no lock file)
@@ -129,20 +180,26 @@ def folder_lock(folder, # the folder a job writes (it is the folder itself that 
     fd = os.open(folder, os.O_RDONLY)
     try:
         try:
-            if not join: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody else holds it, not even a stray rank
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # then shared, so this job's other processes can join
+            # nobody else holds it, not even a stray rank
+            if not join: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # then shared, so this job's other processes can join
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError as e:
-            if e.errno not in (errno.EAGAIN, errno.EACCES): yield; return  # a file system without locks (some NFS)
+            # a file system without locks (some NFS)
+            if e.errno not in (errno.EAGAIN, errno.EACCES): yield; return
             pids = ', '.join(map(str, lock_holders(folder))) or '?'
-            raise GPT2NBError(f"{what} '{folder}' is in use by another process (pid {pids}): wait for it to end, "
-                              f"or choose another {flag}") from None
+            raise GPT2NBError(f"{what} '{folder}' is in use by another process "
+                              f"(pid {pids}): wait for it to end, or choose "
+                              f"another {flag}") from None
         yield
     finally: os.close(fd)  # closing it releases the lock
 
 # %% ../nbs/99_core.ipynb #884830f9
 def seed_everything(seed:int):
     "Seed Python's, NumPy's and PyTorch's (CPU and CUDA) generators."
-    import torch  # here, not at the top: data preparation and its worker processes never need torch
+    # here, not at the top: data preparation and its worker processes never need
+    # torch
+    import torch
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device
@@ -157,7 +214,10 @@ def in_test() -> bool:
 def quiet_hub():
     "Silence the Hub libraries' warnings (retries, progress) inside the block: an unreachable Hub is reported once, by us."
     import logging
-    loggers = [logging.getLogger(n) for n in ('huggingface_hub', 'datasets', 'transformers')]
+    loggers = [
+        logging.getLogger(n)
+        for n in ('huggingface_hub', 'datasets', 'transformers')
+    ]
     levels = [l.level for l in loggers]
     for l in loggers: l.setLevel(logging.ERROR)
     try: yield
@@ -167,6 +227,7 @@ def quiet_hub():
 # %% ../nbs/99_core.ipynb #b1f7e4be
 def fault_point(where:str, # 'step', 'eval' or 'save'
                 step:int): # the step being trained, evaluated or saved
-    "For the fault tests: if the environment has `GPT2NB_KILL_AT='{where}:{step}'`, kill this process here with SIGKILL."
+    "A place to kill a run on purpose: if the environment has `GPT2NB_KILL_AT='{where}:{step}'`, kill this process here with SIGKILL."
     if os.environ.get('GPT2NB_KILL_AT') == f"{where}:{step}":
-        os.kill(os.getpid(), getattr(signal, 'SIGKILL', signal.SIGTERM))  # Windows has no SIGKILL
+        # Windows has no SIGKILL
+        os.kill(os.getpid(), getattr(signal, 'SIGKILL', signal.SIGTERM))

@@ -13,7 +13,16 @@ import numpy as np
 from tqdm import tqdm
 
 import gpt2_nb
-from .core import GPT2NBError, ArgumentParser, run_cli, atomic_write, sha256_file, ensure_dir, folder_lock, quiet_hub
+from gpt2_nb.core import (
+    GPT2NBError,
+    ArgumentParser,
+    run_cli,
+    atomic_write,
+    sha256_file,
+    ensure_dir,
+    folder_lock,
+    quiet_hub,
+)
 from .tokenizer import get_encoding, EOT, RANKS_SHA256
 
 # %% auto #0
@@ -24,7 +33,10 @@ __all__ = ['SAMPLE_PATH', 'DEFAULT_OUT', 'HUB_DATASET', 'SUFFIXES', 'CHUNK_BYTES
            'prepare_cli']
 
 # %% ../nbs/02_data.ipynb #6e58d91b
-SAMPLE_PATH = Path(gpt2_nb.__file__).resolve().parent.parent/'data'/'sample.parquet'  # in the repository, beside the package
+# in the repository, beside the package
+SAMPLE_PATH = (
+    Path(gpt2_nb.__file__).resolve().parent.parent / 'data' / 'sample.parquet'
+)
 DEFAULT_OUT = 'data/shards'
 HUB_DATASET = 'HuggingFaceTB/cosmopedia-100k'
 SUFFIXES = ('.parquet', '.jsonl', '.txt')
@@ -35,11 +47,23 @@ def find_files(source) -> list[Path]:
     "The files of a local source, a file or a folder searched recursively, in sorted order."
     p = Path(source)
     if p.is_dir():
-        files = sorted(f for f in p.rglob('*') if f.suffix in SUFFIXES and f.is_file() and not f.name.startswith('.'))
-        if not files: raise GPT2NBError(f"source folder '{p}' holds no .parquet, .jsonl or .txt files: pass {_KINDS}")
+        files = sorted(
+            f
+            for f in p.rglob('*')
+            if f.suffix in SUFFIXES
+            and f.is_file()
+            and not f.name.startswith('.')
+        )
+        if not files:
+            raise GPT2NBError(f"source folder '{p}' holds no .parquet, .jsonl "
+                              f"or .txt files: pass {_KINDS}")
         return files
-    if not p.exists(): raise GPT2NBError(f"source '{p}' does not exist: pass {_KINDS}, or {HUB_DATASET}")
-    if p.suffix not in SUFFIXES: raise GPT2NBError(f"source '{p}' is not .parquet, .jsonl or .txt: pass {_KINDS}")
+    if not p.exists():
+        raise GPT2NBError(f"source '{p}' does not exist: pass {_KINDS}, or "
+                          f"{HUB_DATASET}")
+    if p.suffix not in SUFFIXES:
+        raise GPT2NBError(f"source '{p}' is not .parquet, .jsonl or .txt: pass "
+                          f"{_KINDS}")
     return [p]
 
 # %% ../nbs/02_data.ipynb #0edd3d85
@@ -49,32 +73,54 @@ def _parquet_column(path, text_column):
     "Open a parquet file and check it has a string column `text_column`."
     import pyarrow as pa, pyarrow.parquet as pq
     try: pf = pq.ParquetFile(path)
-    except (OSError, pa.ArrowException) as e: raise GPT2NBError(f"cannot read '{path}' as parquet ({e}): pass a valid parquet file") from None
+    except (OSError, pa.ArrowException) as e:
+        raise GPT2NBError(f"cannot read '{path}' as parquet ({e}): pass a valid "
+                          f"parquet file") from None
     names = pf.schema_arrow.names
-    if text_column not in names: raise GPT2NBError(f"'{path}' has no column '{text_column}' (it has {', '.join(names)}): pass --text-column")
-    if not pa.types.is_string(t := pf.schema_arrow.field(text_column).type) and not pa.types.is_large_string(t):
-        raise GPT2NBError(f"column '{text_column}' of '{path}' holds {t}, not text: pass --text-column naming a text column")
+    if text_column not in names:
+        raise GPT2NBError(f"'{path}' has no column '{text_column}' (it has "
+                          f"{', '.join(names)}): pass --text-column")
+    if not pa.types.is_string(
+        t := pf.schema_arrow.field(text_column).type
+    ) and not pa.types.is_large_string(t):
+        raise GPT2NBError(f"column '{text_column}' of '{path}' holds {t}, not "
+                          f"text: pass" " --text-column naming a text column")
     return pf
 
 def _parquet_text_bytes(pf, text_column) -> int:
     "Uncompressed size of the text column, from the file's metadata (no text is read)."
     md = pf.metadata; i = pf.schema_arrow.names.index(text_column)
-    return sum(md.row_group(r).column(i).total_uncompressed_size for r in range(md.num_row_groups))
+    return sum(
+        md.row_group(r).column(i).total_uncompressed_size
+        for r in range(md.num_row_groups)
+    )
 
 def _parquet_pieces(path, text_column, chunk_bytes=CHUNK_BYTES):
     "A parquet file's text column as Arrow string arrays of about `chunk_bytes` each."
     import pyarrow as pa
     pf = _parquet_column(path, text_column)
-    rows = max(1, chunk_bytes * pf.metadata.num_rows // max(1, _parquet_text_bytes(pf, text_column)))
+    rows = max(
+        1,
+        chunk_bytes
+        * pf.metadata.num_rows
+        // max(1, _parquet_text_bytes(pf, text_column)),
+    )
     row, batches = 0, pf.iter_batches(batch_size=rows, columns=[text_column])
     while True:
         try: batch = next(batches, None)
-        except (OSError, pa.ArrowException) as e:  # damaged bytes past the footer show up only when read
-            raise GPT2NBError(f"cannot read '{path}' past row {row:,} ({str(e).splitlines()[0][:100]}): the file is damaged; "
-                              "download or export it again") from None
+        # damaged bytes past the footer show up only when read
+        except (OSError, pa.ArrowException) as e:
+            raise GPT2NBError(f"cannot read '{path}' past row {row:,} "
+                              f"({str(e).splitlines()[0][:100]}): the file is "
+                              f"damaged;"
+                              " download or export it again") from None
         if batch is None: break
         col = batch.column(0)
-        if col.null_count: raise GPT2NBError(f"'{path}' has a row with no text (null) in rows {row} to {row + len(col) - 1}: remove or fill it")
+        if col.null_count:
+            raise GPT2NBError(
+                f"'{path}' has a row with no text (null) in rows {row} to"
+                f" {row + len(col) - 1}: remove or fill it"
+            )
         row += len(col)
         yield col
 
@@ -94,20 +140,34 @@ def _jsonl_texts(path, first_line, block, text_column) -> list[str]:
     for i, line in enumerate(block.split(b'\n'), first_line):
         if not line.strip(): continue
         try: rec = json.loads(line)
-        except UnicodeDecodeError: raise GPT2NBError(f"line {i} of '{path}' is not UTF-8 text: convert the file to UTF-8") from None
-        except json.JSONDecodeError as e: raise GPT2NBError(f"line {i} of '{path}' is not valid JSON ({e.msg}): fix or remove it") from None
+        except UnicodeDecodeError:
+            raise GPT2NBError(f"line {i} of '{path}' is not UTF-8 text: convert "
+                              f"the file to" " UTF-8") from None
+        except json.JSONDecodeError as e:
+            raise GPT2NBError(f"line {i} of '{path}' is not valid JSON "
+                              f"({e.msg}): fix or" " remove it") from None
         if not isinstance(rec, dict) or text_column not in rec:
-            has = f"it has {', '.join(rec)}" if isinstance(rec, dict) else f"it is a JSON {type(rec).__name__}"
-            raise GPT2NBError(f"line {i} of '{path}' has no text field '{text_column}' ({has}): pass --text-column")
+            has = (
+                f"it has {', '.join(rec)}"
+                if isinstance(rec, dict)
+                else f"it is a JSON {type(rec).__name__}"
+            )
+            raise GPT2NBError(f"line {i} of '{path}' has no text field "
+                              f"'{text_column}' ({has}): pass --text-column")
         if not isinstance(text := rec[text_column], str):
-            raise GPT2NBError(f"field '{text_column}' on line {i} of '{path}' is a JSON {type(text).__name__}, not text: fix the line or pass --text-column")
+            raise GPT2NBError(f"field '{text_column}' on line {i} of '{path}' "
+                              f"is a JSON {type(text).__name__}, not text: fix "
+                              f"the line or pass" " --text-column")
         texts.append(text)
     return texts
 
 def _txt_doc(path) -> str:
     "A .txt file is one document."
     try: return Path(path).read_text(encoding='utf-8')
-    except UnicodeDecodeError: raise GPT2NBError(f"'{path}' is not UTF-8 text: convert it to UTF-8") from None
+    except UnicodeDecodeError:
+        raise GPT2NBError(
+            f"'{path}' is not UTF-8 text: convert it to UTF-8"
+        ) from None
 
 def read_texts(piece, # an Arrow string array, ('jsonl', path, first line, bytes) or ('txt', path)
                text_column='text') -> list[str]:
@@ -129,65 +189,123 @@ def hub_dataset(name, # a dataset on the Hugging Face Hub, e.g. HuggingFaceTB/co
     "Load the train split of a Hub dataset (cached by `datasets`, or streamed), checking it has `text_column`."
     import datasets
     try:
-        with quiet_hub(): ds = datasets.load_dataset(name, split='train', streaming=streaming, **kwargs)
+        with quiet_hub():
+            ds = datasets.load_dataset(name, split='train', streaming=streaming,
+                                       **kwargs)
     except (OSError, ConnectionError) as e:
-        raise GPT2NBError(f"'{name}' is not a local file or folder, and the Hugging Face Hub cannot be reached to load it "
-                          f"({type(e).__name__}): pass --source with local .parquet, .jsonl or .txt files, or a folder of them") from None
-    cols = ds.column_names if ds.column_names is not None else list(next(iter(ds), {}))  # a stream may learn them from its first row
+        raise GPT2NBError(
+            f"'{name}' is not a local file or folder, and the Hugging Face Hub"
+            f" cannot be reached to load it ({type(e).__name__}): pass --source"
+            " with local .parquet, .jsonl or .txt files, or a folder of them"
+        ) from None
+    # a stream may learn them from its first row
+    cols = (
+        ds.column_names
+        if ds.column_names is not None
+        else list(next(iter(ds), {}))
+    )
     if text_column not in cols:
-        raise GPT2NBError(f"'{name}' has no column '{text_column}' (it has {', '.join(cols)}): pass --text-column")
+        raise GPT2NBError(f"'{name}' has no column '{text_column}' (it has "
+                          f"{', '.join(cols)}):" " pass --text-column")
     return ds
 
 def hub_pieces(ds, text_column='text', rows=1024):
     "A `datasets.Dataset`'s text column as Arrow string arrays of `rows` rows."
     import pyarrow as pa
-    for t in ds.select_columns([text_column]).with_format('arrow').iter(batch_size=rows):
-        yield pa.concat_arrays(t.column(0).chunks)  # a compact copy: pickling a slice of a memory-mapped table sends its whole buffer
+    for t in (
+        ds.select_columns([text_column])
+        .with_format('arrow')
+        .iter(batch_size=rows)
+    ):
+        # a compact copy: pickling a slice of a memory-mapped table sends its
+        # whole buffer
+        yield pa.concat_arrays(t.column(0).chunks)
 
 # %% ../nbs/02_data.ipynb #64334fd6
 class Source:
     "A text source: the bundled sample (None), a Hub dataset name, or local files; yields pieces or documents in a fixed order."
-    def __init__(self, source=None, # None: the bundled sample; a Hub dataset name; a local file or folder
+    def __init__(self, source:str|Path|None=None, # None: the bundled sample; a Hub dataset name; a local file or folder
                  text_column='text',
                  streaming:bool=False): # read the source as a datasets stream (for Hub datasets larger than the disk)
-        self.text_column, self.ds, self.files, self.streaming = text_column, None, None, streaming
+        self.text_column, self.ds, self.files, self.streaming = (
+            text_column,
+            None,
+            None,
+            streaming,
+        )
         if source is None:
-            if not SAMPLE_PATH.exists(): raise GPT2NBError(f"the bundled sample '{SAMPLE_PATH}' is missing (it ships with a clone of the repository): pass --source")
+            if not SAMPLE_PATH.exists():
+                raise GPT2NBError(
+                    f"the bundled sample '{SAMPLE_PATH}' is missing (it ships"
+                    " with a clone of the repository): pass --source"
+                )
             source, self.name = SAMPLE_PATH, 'sample'
         else: self.name = str(source)
-        if Path(source).exists() or Path(source).suffix in SUFFIXES or not re.fullmatch(r'[\w.-]+/[\w.-]+', str(source)):
+        if (
+            Path(source).exists()
+            or Path(source).suffix in SUFFIXES
+            or not re.fullmatch(r'[\w.-]+/[\w.-]+', str(source))
+        ):
             self.files = find_files(source)
-            if self.name != 'sample': self.name = str(Path(source))  # one spelling per path, e.g. without a trailing /
+            # one spelling per path, e.g. without a trailing /
+            if self.name != 'sample': self.name = str(Path(source))
             for f in self.files: self._check(f)
-            self.text_bytes = sum(_parquet_text_bytes(_parquet_column(f, text_column), text_column) if f.suffix == '.parquet'
-                                  else f.stat().st_size for f in self.files)
-            if streaming: self.ds = stream_files(self.files, text_column)  # the streaming code path, on local files
-        elif streaming:  # a Hub dataset read as it downloads: its size is not known in advance
-            self.ds, self.text_bytes = hub_dataset(str(source), text_column, streaming=True), None
+            self.text_bytes = sum(
+                (
+                    _parquet_text_bytes(
+                        _parquet_column(f, text_column), text_column
+                    )
+                    if f.suffix == '.parquet'
+                    else f.stat().st_size
+                )
+                for f in self.files
+            )
+            # the streaming code path, on local files
+            if streaming: self.ds = stream_files(self.files, text_column)
+        # a Hub dataset read as it downloads: its size is not known in advance
+        elif streaming:
+            self.ds, self.text_bytes = (
+                hub_dataset(str(source), text_column, streaming=True),
+                None,
+            )
         else:  # owner/name that is not a local path: a Hub dataset
             self.ds = hub_dataset(str(source), text_column)
             self.text_bytes = self.ds.data.column(text_column).nbytes
-        if next(iter(self), None) is None: raise GPT2NBError(f"source '{self.name}' holds no documents: pass a source with text in it")
+        if next(iter(self), None) is None:
+            raise GPT2NBError(f"source '{self.name}' holds no documents: pass a "
+                              f"source with" " text in it")
 
     def _check(self, f):
         "Fail early if a parquet or JSON-lines file lacks the text column."
         if f.suffix == '.parquet': _parquet_column(f, self.text_column)
         elif f.suffix == '.jsonl':
-            for p in _jsonl_pieces(f, chunk_bytes=1 << 12): read_texts(p, self.text_column); break
+            for p in _jsonl_pieces(f, chunk_bytes=1 << 12):
+                read_texts(p, self.text_column)
+                break
 
     def stamp(self):
         "What changes when the source does: each file's size and modification time; a Hub dataset's fingerprint."
-        if self.files is not None: return [[str(f), f.stat().st_size, f.stat().st_mtime_ns] for f in self.files]
-        return None if self.streaming else self.ds._fingerprint  # a stream has none: it is read as it is
+        if self.files is not None:
+            return [[str(f), f.stat().st_size,
+                     f.stat().st_mtime_ns] for f in self.files]
+        # a stream has none: it is read as it is
+        return None if self.streaming else self.ds._fingerprint
 
     def pieces(self, chunk_bytes=CHUNK_BYTES):
         "The source as pieces of about `chunk_bytes`, in order."
         if self.ds is not None:
-            rows = STREAM_ROWS if self.streaming else max(1, chunk_bytes * len(self.ds) // max(1, self.text_bytes))
+            rows = (
+                STREAM_ROWS
+                if self.streaming
+                else max(
+                    1, chunk_bytes * len(self.ds) // max(1, self.text_bytes)
+                )
+            )
             yield from hub_pieces(self.ds, self.text_column, rows)
             return
         for f in self.files:
-            if f.suffix == '.parquet': yield from _parquet_pieces(f, self.text_column, chunk_bytes)
+            if f.suffix == '.parquet':
+                yield from _parquet_pieces(f, self.text_column, chunk_bytes)
             elif f.suffix == '.jsonl': yield from _jsonl_pieces(f, chunk_bytes)
             else: yield ('txt', str(f))
 
@@ -197,15 +315,21 @@ class Source:
 
 # %% ../nbs/02_data.ipynb #2c4e2103
 STREAM_ROWS = 1024  # rows per piece when a source is streamed
-_BUILDERS = {'.parquet': ('parquet', {}), '.jsonl': ('json', {}), '.txt': ('text', {'sample_by': 'document'})}
+_BUILDERS = {'.parquet': ('parquet', {}), '.jsonl': ('json', {}),
+             '.txt': ('text', {'sample_by': 'document'})}
 
 def stream_files(files:list, # local files of one format (.parquet, .jsonl or .txt)
                  text_column='text'):
     "Local files as a `datasets` stream (an `IterableDataset`), in the given order: the streaming path without a network."
     kinds = {Path(f).suffix for f in files}
-    if len(kinds) != 1: raise GPT2NBError(f"--streaming reads files of one format, and this source mixes {', '.join(sorted(kinds))}: stream one kind at a time")
+    if len(kinds) != 1:
+        raise GPT2NBError(
+            "--streaming reads files of one format, and this source mixes"
+            f" {', '.join(sorted(kinds))}: stream one kind at a time"
+        )
     builder, kw = _BUILDERS[kinds.pop()]
-    return hub_dataset(builder, text_column, streaming=True, data_files=[str(f) for f in files], **kw)
+    return hub_dataset(builder, text_column, streaming=True,
+                       data_files=[str(f) for f in files], **kw)
 
 # %% ../nbs/02_data.ipynb #96fb6be3
 def encode_documents(texts:list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -215,7 +339,8 @@ def encode_documents(texts:list[str]) -> tuple[np.ndarray, np.ndarray]:
     ids, lens = [], np.empty(len(texts), np.int64)
     for i, t in enumerate(texts):
         n = len(ids)
-        ids.append(EOT); ids += enc.encode_ordinary(t)  # one flat list, converted once
+        # one flat list, converted once
+        ids.append(EOT); ids += enc.encode_ordinary(t)
         lens[i] = len(ids) - n
     return np.fromiter(ids, np.uint16, len(ids)), lens
 
@@ -223,7 +348,9 @@ def encode_documents(texts:list[str]) -> tuple[np.ndarray, np.ndarray]:
 def tokenize_chunk(chunk:list, # pieces from Source.pieces
                    text_column='text') -> tuple[np.ndarray, np.ndarray]:
     "Read and encode the documents of a chunk of pieces: (uint16 tokens, int64 length of each document)."
-    return encode_documents([t for p in chunk for t in read_texts(p, text_column)])
+    return encode_documents(
+        [t for p in chunk for t in read_texts(p, text_column)]
+    )
 
 # %% ../nbs/02_data.ipynb #0e656e68
 def chunk_pieces(pieces, # an iterable of pieces
@@ -232,7 +359,8 @@ def chunk_pieces(pieces, # an iterable of pieces
     "Group pieces into lists of at least `chunk_bytes` of text; yield `(pieces, is_last)`."
     chunk, size = [], 0
     for p in pieces:
-        if size >= chunk_bytes: yield chunk, False; chunk, size = [], 0  # a piece follows, so this chunk is not the last
+        # a piece follows, so this chunk is not the last
+        if size >= chunk_bytes: yield chunk, False; chunk, size = [], 0
         chunk.append(p); size += piece_bytes(p)
     if chunk: yield chunk, True
 
@@ -240,12 +368,13 @@ def chunk_pieces(pieces, # an iterable of pieces
 def ordered_map(fn, # a top-level function (picklable under spawn)
                 items, # an iterable, consumed lazily
                 workers=1, # processes; 1 maps in this process
-                inflight=None, # most items pending at once (default 2 per worker)
+                inflight:int|None=None, # most items pending at once (default 2 per worker)
                ):
     "`map(fn, items)` over a pool of `workers` processes: same results, same order, bounded memory."
     if workers == 1: yield from map(fn, items); return
     inflight = inflight or 2 * workers
-    with mp.get_context().Pool(workers) as pool:  # the default start method: fork on Linux, spawn on macOS and Windows
+    # the default start method: fork on Linux, spawn on macOS and Windows
+    with mp.get_context().Pool(workers) as pool:
         pending = deque()
         for item in items:
             pending.append(pool.apply_async(fn, (item,)))
@@ -279,9 +408,15 @@ def write_shard(path, # where the .npy goes
                ) -> dict:
     "Write `tokens` to `path` with `np.save`, atomically, unless an identical file is there; return `{file, tokens, sha256}`."
     path = Path(path)
-    buf = io.BytesIO(); np.save(buf, tokens, allow_pickle=False); data = buf.getbuffer()
+    buf = io.BytesIO()
+    np.save(buf, tokens, allow_pickle=False)
+    data = buf.getbuffer()
     sha = hashlib.sha256(data).hexdigest()
-    if not (path.exists() and path.stat().st_size == len(data) and sha256_file(path) == sha):
+    if not (
+        path.exists()
+        and path.stat().st_size == len(data)
+        and sha256_file(path) == sha
+    ):
         with atomic_write(path, need=len(data)) as f: f.write(data)
     return dict(file=path.name, tokens=int(len(tokens)), sha256=sha)
 
@@ -296,7 +431,8 @@ class ShardWriter:
     def add(self, tokens:np.ndarray):
         "Append tokens, writing each shard as it fills."
         while len(tokens):
-            if self.buf is None: self.buf = np.empty(self.shard_tokens, np.uint16)
+            if self.buf is None:
+                self.buf = np.empty(self.shard_tokens, np.uint16)
             k = min(len(tokens), self.shard_tokens - self.n)
             self.buf[self.n:self.n + k] = tokens[:k]
             self.n += k; tokens = tokens[k:]
@@ -305,7 +441,12 @@ class ShardWriter:
         "Write what is buffered as the next shard."
         if not self.n: return
         name = f"{self.split}_{len(self.shards):06d}.npy"
-        self.shards.append(dict(split=self.split, **write_shard(self.out/name, self.buf[:self.n])))
+        self.shards.append(
+            dict(
+                split=self.split,
+                **write_shard(self.out / name, self.buf[: self.n])
+            )
+        )
         self.n = 0
 
 # %% ../nbs/02_data.ipynb #7d4cb830
@@ -313,44 +454,76 @@ MANIFEST = 'manifest.json'
 MANIFEST_VERSION = 1
 
 def _check_int(name, v, lo):
-    if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo):
-        raise GPT2NBError(f"--{name.replace('_', '-')} must be an integer >= {lo} (got {v!r}): pass a valid value")
+    if v is not None and (
+        isinstance(v, bool) or not isinstance(v, int) or v < lo
+    ):
+        raise GPT2NBError(f"--{name.replace('_', '-')} must be an integer >= "
+                          f"{lo} (got {v!r}):" " pass a valid value")
 
 def _read_manifest(out:Path) -> dict|None:
     "The manifest in `out`, or None if there is none (or it cannot be read: the job is then redone)."
     try: m = json.loads((out/MANIFEST).read_text())
     except (FileNotFoundError, ValueError): return None
-    return m if isinstance(m, dict) and isinstance(m.get('shards'), list) else None
+    return (
+        m if isinstance(m, dict) and isinstance(m.get('shards'), list) else None
+    )
 
 def _is_done(out:Path, manifest:dict) -> bool:
     "Every shard listed in `manifest` is in `out` with its sha256."
-    try: return all((out/s['file']).is_file() and sha256_file(out/s['file']) == s['sha256'] for s in manifest['shards'])
+    try:
+        return all(
+            (out / s['file']).is_file()
+            and sha256_file(out / s['file']) == s['sha256']
+            for s in manifest['shards']
+        )
     except (KeyError, TypeError): return False  # a manifest of some other shape
 
-TMP_RE = re.compile(r'\.((train|val)_\d{6}\.npy|manifest\.json)\..+\.tmp')  # `atomic_write`'s temporary names for our files
+# `atomic_write`'s temporary names for our files
+TMP_RE = re.compile(r'\.((train|val)_\d{6}\.npy|manifest\.json)\..+\.tmp')
 
-def _clean(out:Path, keep=None):
+def _clean(out:Path, keep:set|None=None):
     "Remove temporary files left by killed writes and, if `keep` is given, shard files not in it."
     for f in out.iterdir():
-        if TMP_RE.fullmatch(f.name) or (keep is not None and SHARD_RE.fullmatch(f.name) and f.name not in keep): f.unlink()
+        if TMP_RE.fullmatch(f.name) or (
+            keep is not None
+            and SHARD_RE.fullmatch(f.name)
+            and f.name not in keep
+        ):
+            f.unlink()
 
 # %% ../nbs/02_data.ipynb #9d20dde5
-def _prepare(source, out, text_column, shard_tokens, val_tokens, workers, streaming=False) -> dict:
+def _prepare(source, out, text_column, shard_tokens, val_tokens, workers,
+             streaming=False) -> dict:
     "The work of `prepare` (below), which documents the arguments and cleans up after bad input."
-    _check_int('shard_tokens', shard_tokens, 1); _check_int('val_tokens', val_tokens, 0); _check_int('workers', workers, 1)
+    _check_int('shard_tokens', shard_tokens, 1)
+    _check_int('val_tokens', val_tokens, 0)
+    _check_int('workers', workers, 1)
     src = Source(source, text_column, streaming)
-    if val_tokens is None: val_tokens = default_val_tokens(src.text_bytes) if src.text_bytes is not None else VAL_TOKENS_MAX
-    settings = dict(version=MANIFEST_VERSION, source=src.name, text_column=text_column, tokenizer_sha256=RANKS_SHA256,
+    if val_tokens is None:
+        val_tokens = (
+            default_val_tokens(src.text_bytes)
+            if src.text_bytes is not None
+            else VAL_TOKENS_MAX
+        )
+    settings = dict(version=MANIFEST_VERSION, source=src.name,
+                    text_column=text_column, tokenizer_sha256=RANKS_SHA256,
                     shard_tokens=shard_tokens, val_tokens=val_tokens)
     out = ensure_dir(out, 'output folder', '--out')
-    with folder_lock(out, 'output folder'):  # a second prepare into `out` is refused, not interleaved
+    # a second prepare into `out` is refused, not interleaved
+    with folder_lock(out, 'output folder'):
         if old := _read_manifest(out):
             if diff := [k for k in settings if old.get(k) != settings[k]]:
-                raise GPT2NBError(f"'{out}' already holds shards prepared with other settings ({', '.join(f'{k}={old.get(k)!r}' for k in diff)}): "
-                                  "choose another --out or delete that folder")
-            if old.get('source_stamp') != src.stamp(): print(f"the source changed since '{out}' was prepared from it: preparing it again")
+                raise GPT2NBError(
+                    f"'{out}' already holds shards prepared with other settings"
+                    f" ({', '.join(f'{k}={old.get(k)!r}' for k in diff)}):"
+                    " choose another --out or delete that folder"
+                )
+            if old.get('source_stamp') != src.stamp():
+                print(f"the source changed since '{out}' was prepared from it:"
+                      " preparing it again")
             elif _is_done(out, old):
-                print(f"already done: '{out}' holds all {len(old['shards'])} shards of this job; nothing to do")
+                print(f"already done: '{out}' holds all {len(old['shards'])}"
+                      " shards of this job; nothing to do")
                 return old
         return _tokenize_into(src, out, settings, workers or os.cpu_count() or 1)
 
@@ -359,49 +532,81 @@ def _tokenize_into(src:Source, out:Path, settings:dict, workers:int) -> dict:
     get_encoding()  # build the tokenizer here once: forked workers inherit it
     (out/MANIFEST).unlink(missing_ok=True)
     _clean(out)  # temporary files only: finished shards may be reused
-    text_column, shard_tokens, val_tokens = settings['text_column'], settings['shard_tokens'], settings['val_tokens']
-    writers = dict(val=ShardWriter(out, 'val', shard_tokens), train=ShardWriter(out, 'train', shard_tokens))
-    ndocs, ntoks, in_val, flags = dict(train=0, val=0), dict(train=0, val=0), val_tokens > 0, deque()
+    text_column, shard_tokens, val_tokens = (
+        settings['text_column'],
+        settings['shard_tokens'],
+        settings['val_tokens'],
+    )
+    writers = dict(val=ShardWriter(out, 'val', shard_tokens),
+                   train=ShardWriter(out, 'train', shard_tokens))
+    ndocs, ntoks, in_val, flags = (
+        dict(train=0, val=0),
+        dict(train=0, val=0),
+        val_tokens > 0,
+        deque(),
+    )
     def chunks():
-        for chunk, last in chunk_pieces(src.pieces()): flags.append(last); yield chunk  # flags are read back in the same order
-    with tqdm(desc='tokenizing', unit='tok', unit_scale=True, disable=None) as bar:
-        for toks, lens in ordered_map(partial(tokenize_chunk, text_column=text_column), chunks(), workers):
+        # flags are read back in the same order
+        for chunk, last in chunk_pieces(src.pieces()):
+            flags.append(last)
+            yield chunk
+    with tqdm(desc='tokenizing', unit='tok', unit_scale=True,
+              disable=None) as bar:
+        for toks, lens in ordered_map(
+            partial(tokenize_chunk, text_column=text_column), chunks(), workers
+        ):
             last = flags.popleft()
-            nv = n_val_docs(lens, ntoks['val'], val_tokens, last) if in_val else 0
+            nv = n_val_docs(lens, ntoks['val'], val_tokens,
+                            last) if in_val else 0
             cut = int(lens[:nv].sum())
             if nv:
-                writers['val'].add(toks[:cut]); ndocs['val'] += nv; ntoks['val'] += cut
-            if in_val and nv < len(lens): in_val = False; writers['val'].flush()  # val is complete
-            writers['train'].add(toks[cut:]); ndocs['train'] += len(lens) - nv; ntoks['train'] += len(toks) - cut
+                writers['val'].add(toks[:cut])
+                ndocs['val'] += nv
+                ntoks['val'] += cut
+            # val is complete
+            if in_val and nv < len(lens): in_val = False; writers['val'].flush()
+            writers['train'].add(toks[cut:])
+            ndocs['train'] += len(lens) - nv
+            ntoks['train'] += len(toks) - cut
             bar.update(len(toks))
     for w in writers.values(): w.flush()
-    if ntoks['train'] + ntoks['val'] == ndocs['train'] + ndocs['val']:  # nothing but the EOT of each document
-        raise GPT2NBError(f"source '{src.name}' holds only empty documents ({sum(ndocs.values()):,}): pass a source with text in it")
+    # nothing but the EOT of each document
+    if ntoks['train'] + ntoks['val'] == ndocs['train'] + ndocs['val']:
+        raise GPT2NBError(f"source '{src.name}' holds only empty documents "
+                          f"({sum(ndocs.values()):,}): pass a source with text "
+                          f"in it")
     shards = writers['val'].shards + writers['train'].shards
     _clean(out, keep={s['file'] for s in shards})
-    manifest = dict(settings, source_stamp=src.stamp(), shards=shards, documents=ndocs, tokens=ntoks)
+    manifest = dict(settings, source_stamp=src.stamp(), shards=shards,
+                    documents=ndocs, tokens=ntoks)
     with atomic_write(out/MANIFEST, 'w') as f: json.dump(manifest, f, indent=1)
-    said = {k: f"{ntoks[k]:,} tokens ({ndocs[k]:,} documents, {len(w.shards)} shard{'s' * (len(w.shards) != 1)})" for k, w in writers.items()}
-    print(f"prepared {src.name} into '{out}':\n  train {said['train']}\n  val   {said['val']}")
+    said = {k: (f"{ntoks[k]:,} tokens ({ndocs[k]:,} documents, {len(w.shards)} "
+                f"shard{'s' * (len(w.shards) != 1)})") for k,
+            w in writers.items()}
+    print(f"prepared {src.name} into '{out}':\n  train {said['train']}\n  val   "
+          f"{said['val']}")
     return manifest
 
 # %% ../nbs/02_data.ipynb #48a67dd9
-def prepare(source=None, # None: the bundled sample; a Hub dataset name; a .parquet/.jsonl/.txt file or folder
+def prepare(source:str|Path|None=None, # None: the bundled sample; a Hub dataset name; a .parquet/.jsonl/.txt file or folder
             out=DEFAULT_OUT, # folder for the shards and manifest.json
             text_column='text', # column (parquet, Hub) or field (JSON lines) holding the text
             shard_tokens=1_000_000, # tokens per shard file
-            val_tokens=None, # val budget in tokens (whole documents); default 10% of the source, at most 1M
-            workers=None, # tokenizing processes; default: the CPU count
+            val_tokens:int|None=None, # val budget in tokens (whole documents); default 10% of the source, at most 1M
+            workers:int|None=None, # tokenizing processes; default: the CPU count
             streaming:bool=False, # read a Hub dataset as a stream instead of downloading it first
            ) -> dict:
     "Tokenize `source` into uint16 train/val shards and `manifest.json` in `out`; rerunnable, returns the manifest."
     out = Path(out)
     existed, top = out.is_dir(), out
-    while not top.parent.exists(): top = top.parent  # the first folder this call would create
+    # the first folder this call would create
+    while not top.parent.exists(): top = top.parent
     before = set(out.iterdir()) if existed else set()
-    try: return _prepare(source, out, text_column, shard_tokens, val_tokens, workers, streaming)
+    try: return _prepare(source, out, text_column, shard_tokens, val_tokens,
+                         workers, streaming)
     except GPT2NBError:
-        # bad input: leave the folder as it was (a crash or Ctrl-C instead keeps finished shards for the rerun)
+        # bad input: leave the folder as it was (a crash or Ctrl-C instead keeps
+        # finished shards for the rerun)
         if out.is_dir():
             for f in set(out.iterdir()) - before: f.unlink()
             if not existed:
@@ -411,17 +616,36 @@ def prepare(source=None, # None: the bundled sample; a Hub dataset name; a .parq
         raise
 
 # %% ../nbs/02_data.ipynb #54b4b739
-def prepare_cli(argv=None):
+def prepare_cli(argv:list[str]|None=None):
     "Console script `gpt2nb_prepare`: tokenize a text source into train/val shards."
-    p = ArgumentParser(prog='gpt2nb_prepare', description='Tokenize a text source into uint16 train/val shards and manifest.json.',
-                       formatter_class=argparse.HelpFormatter)  # each help says its own default
-    p.add_argument('--source', default=None, help=f'{_KINDS}, or a Hub dataset such as {HUB_DATASET} (default: the bundled sample)')
-    p.add_argument('--out', default=DEFAULT_OUT, help=f'output folder (default: {DEFAULT_OUT})')
-    p.add_argument('--text-column', default='text', help='column (parquet, Hub) or field (JSON lines) holding the text (default: text)')
-    p.add_argument('--shard-tokens', type=int, default=1_000_000, help='tokens per shard (default: 1000000)')
-    p.add_argument('--val-tokens', type=int, default=None, help='val split budget in tokens, whole documents (default: 10%% of the source, at most 1M)')
-    p.add_argument('--workers', type=int, default=None, help='tokenizing processes (default: the CPU count)')
-    p.add_argument('--streaming', action='store_true', help='read a Hub dataset as a stream, without downloading it first '
-                   '(for data larger than the disk; the default val split is then 1M tokens)')
+    p = ArgumentParser(
+        prog='gpt2nb_prepare',
+        description=(
+            'Tokenize a text source into uint16 train/val shards and'
+            ' manifest.json.'
+        ),
+        # each help says its own default
+        formatter_class=argparse.HelpFormatter,
+    )
+    p.add_argument('--source', default=None,
+                   help=(f'{_KINDS}, or a Hub dataset such as {HUB_DATASET} '
+                         f'(default: the' ' bundled sample)'))
+    p.add_argument('--out', default=DEFAULT_OUT,
+                   help=f'output folder (default: {DEFAULT_OUT})')
+    p.add_argument('--text-column', default='text',
+                   help=('column (parquet, Hub) or field (JSON lines) holding '
+                         'the text (default: text)'))
+    p.add_argument('--shard-tokens', type=int, default=1_000_000,
+                   help='tokens per shard (default: 1000000)')
+    p.add_argument('--val-tokens', type=int, default=None,
+                   help=('val split budget in tokens, whole documents (default: '
+                         '10%% of the source, at most 1M)'))
+    p.add_argument('--workers', type=int, default=None,
+                   help='tokenizing processes (default: the CPU count)')
+    p.add_argument('--streaming', action='store_true',
+                   help=('read a Hub dataset as a stream, without downloading '
+                         'it first (for data larger than the disk; the default '
+                         'val split is then 1M tokens)'))
     a = p.parse_args(argv)
-    run_cli(prepare, a.source, a.out, a.text_column, a.shard_tokens, a.val_tokens, a.workers, a.streaming)
+    run_cli(prepare, a.source, a.out, a.text_column, a.shard_tokens,
+            a.val_tokens, a.workers, a.streaming)

@@ -10,8 +10,16 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 import torch.distributed as dist
+from tiktoken import Encoding
 
-from .core import GPT2NBError, ArgumentParser, run_cli, atomic_write, quiet_hub, writable_file
+from gpt2_nb.core import (
+    GPT2NBError,
+    ArgumentParser,
+    run_cli,
+    atomic_write,
+    quiet_hub,
+    writable_file,
+)
 from .tokenizer import get_encoding, check_vocab
 from .hf import from_hf, from_pretrained
 from .precision import DEVICES, PRECISIONS, get_device, set_precision
@@ -21,73 +29,118 @@ from .checkpoint import load_model_and_meta
 
 # %% auto #0
 __all__ = ['HELLASWAG_HUB', 'HELLASWAG_FIELDS', 'check_item', 'is_hub_name', 'load_hellaswag', 'render_item', 'ending_logprobs',
-           'pick', 'hellaswag_counts', 'evaluate_hellaswag', 'eval_parser', 'report_lines', 'eval_cli',
-           'HellaSwagCallback']
+           'ending_bytes', 'pick_per_byte', 'pick', 'hellaswag_counts', 'evaluate_hellaswag', 'eval_parser',
+           'report_lines', 'eval_cli', 'HellaSwagCallback']
 
 # %% ../nbs/19_evals.ipynb #b6a6aa08
-HELLASWAG_HUB = 'Rowan/hellaswag'  # the validation split of this Hub dataset is what build-nanogpt reports
+# the validation split of this Hub dataset is what build-nanogpt reports
+HELLASWAG_HUB = 'Rowan/hellaswag'
 HELLASWAG_FIELDS = ('ctx', 'endings', 'label')
-_SCHEMA_FIX = "each item needs ctx (text), endings (a list of texts) and label (the index of the right ending), as in HellaSwag"
+_SCHEMA_FIX = (
+    "each item needs ctx (text), endings (a list of texts) and label (the index"
+    " of the right ending), as in HellaSwag"
+)
 
 def check_item(item, # one item, as read from a file or the Hub
                where:str, # where it came from, for the error message, e.g. "line 3 of 'x.jsonl'"
               ) -> dict:
     "The item with `label` as an int, or a `GPT2NBError` naming the problem and the fix."
-    if not isinstance(item, dict): raise GPT2NBError(f"{where} is not a JSON object: {_SCHEMA_FIX}")
+    if not isinstance(item, dict):
+        raise GPT2NBError(f"{where} is not a JSON object: {_SCHEMA_FIX}")
     missing = [k for k in HELLASWAG_FIELDS if k not in item]
-    if missing: raise GPT2NBError(f"{where} has no field {', '.join(map(repr, missing))}: {_SCHEMA_FIX}")
+    if missing:
+        raise GPT2NBError(f"{where} has no field "
+                          f"{', '.join(map(repr, missing))}: {_SCHEMA_FIX}")
     ctx, endings, label = item['ctx'], item['endings'], item['label']
-    if not isinstance(ctx, str) or not ctx.strip(): raise GPT2NBError(f"{where}: ctx must be a non-empty text: {_SCHEMA_FIX}")
-    if not isinstance(endings, list) or len(endings) < 2 or not all(isinstance(e, str) and e.strip() for e in endings):
-        raise GPT2NBError(f"{where}: endings must be a list of at least two non-empty texts: {_SCHEMA_FIX}")
-    if isinstance(label, str) and label.strip().isdigit(): label = int(label)  # the Hub's copy stores '0'..'3'
+    if not isinstance(ctx, str) or not ctx.strip():
+        raise GPT2NBError(
+            f"{where}: ctx must be a non-empty text: {_SCHEMA_FIX}"
+        )
+    if (
+        not isinstance(endings, list)
+        or len(endings) < 2
+        or not all(isinstance(e, str) and e.strip() for e in endings)
+    ):
+        raise GPT2NBError(f"{where}: endings must be a list of at least two "
+                          f"non-empty texts: {_SCHEMA_FIX}")
+    # the Hub's copy stores '0'..'3'
+    if isinstance(label, str) and label.strip().isdigit(): label = int(label)
     if isinstance(label, bool) or not isinstance(label, int):
-        raise GPT2NBError(f"{where}: label {label!r} is not an index (unlabelled items, like HellaSwag's test split, cannot be scored): "
-                          "use the validation split or a file with labels")
+        raise GPT2NBError(f"{where}: label {label!r} is not an index "
+                          f"(unlabelled items, like"
+                          " HellaSwag's test split, cannot be scored): use the "
+                          "validation split or a file with labels")
     if not 0 <= label < len(endings):
-        raise GPT2NBError(f"{where}: label {label} is out of range for {len(endings)} endings: labels count the endings from 0")
+        raise GPT2NBError(f"{where}: label {label} is out of range for "
+                          f"{len(endings)} endings:"
+                          " labels count the endings from 0")
     return {**item, 'label': label}
 
 def _read_jsonl(path:Path) -> list[dict]:
     items = []
-    for i, line in enumerate(path.read_text(encoding='utf-8', errors='replace').splitlines(), 1):
+    for i, line in enumerate(
+        path.read_text(encoding='utf-8', errors='replace').splitlines(), 1
+    ):
         if not line.strip(): continue
         try: item = json.loads(line)
-        except json.JSONDecodeError as e: raise GPT2NBError(f"line {i} of '{path}' is not valid JSON ({e.msg}): fix or remove it") from None
+        except json.JSONDecodeError as e:
+            raise GPT2NBError(f"line {i} of '{path}' is not valid JSON "
+                              f"({e.msg}): fix or" " remove it") from None
         items.append(check_item(item, f"line {i} of '{path}'"))
     return items
 
 def _read_hub(name:str) -> list[dict]:
     try: import datasets
-    except ImportError: raise GPT2NBError(f"reading '{name}' from the Hugging Face Hub needs datasets: pip install datasets, or pass a local .jsonl file") from None
+    except ImportError:
+        raise GPT2NBError(
+            f"reading '{name}' from the Hugging Face Hub needs datasets: pip"
+            " install datasets, or pass a local .jsonl file"
+        ) from None
     try:
         with quiet_hub(): ds = datasets.load_dataset(name, split='validation')
-    except (OSError, ConnectionError) as e:  # offline: ConnectionError (an OSError) after datasets' retries
-        raise GPT2NBError(f"'{name}' is not a local file, and the Hugging Face Hub cannot be reached to load it ({type(e).__name__}): "
-                          "pass a local .jsonl file in HellaSwag's schema, e.g. data/hellaswag_kjv.jsonl") from None
-    return [check_item(dict(r), f"item {i} of '{name}'") for i, r in enumerate(ds)]
+    # offline: ConnectionError (an OSError) after datasets' retries
+    except (OSError, ConnectionError) as e:
+        raise GPT2NBError(
+            f"'{name}' is not a local file, and the Hugging Face Hub cannot be"
+            f" reached to load it ({type(e).__name__}): pass a local .jsonl file"
+            " in HellaSwag's schema, e.g. data/hellaswag_kjv.jsonl"
+        ) from None
+    return [check_item(dict(r), f"item {i} of '{name}'") for i,
+            r in enumerate(ds)]
 
 # %% ../nbs/19_evals.ipynb #e14e861c
 def is_hub_name(source) -> bool:
     "True if `source` names a Hub dataset: nothing at that path, and it does not look like a file path (.jsonl, ./, /)."
-    return not Path(source).exists() and Path(source).suffix not in ('.jsonl', '.json') and not str(source).startswith(('.', '/'))
+    return (
+        not Path(source).exists()
+        and Path(source).suffix not in ('.jsonl', '.json')
+        and not str(source).startswith(('.', '/'))
+    )
 
 def load_hellaswag(source=HELLASWAG_HUB, # a .jsonl file in HellaSwag's schema, or a Hub dataset name
                    limit:int|None=None, # keep only the first this many items
                   ) -> list[dict]:
     "HellaSwag-style items (ctx, endings, label) from a local `.jsonl` file or the validation split of a Hub dataset."
-    if limit is not None and limit < 1: raise GPT2NBError(f"--limit must be at least 1, got {limit}")
+    if limit is not None and limit < 1:
+        raise GPT2NBError(f"--limit must be at least 1, got {limit}")
     path = Path(source)
-    if path.is_dir(): raise GPT2NBError(f"'{path}' is a folder: pass a .jsonl file in HellaSwag's schema, or a Hub dataset name")
+    if path.is_dir():
+        raise GPT2NBError(f"'{path}' is a folder: pass a .jsonl file in "
+                          f"HellaSwag's schema, or" " a Hub dataset name")
     if is_hub_name(source): items = _read_hub(str(source))
     elif path.is_file(): items = _read_jsonl(path)
-    else: raise GPT2NBError(f"no file '{path}': pass an existing .jsonl file in HellaSwag's schema, or a Hub dataset name like {HELLASWAG_HUB}")
-    if not items: raise GPT2NBError(f"'{source}' holds no items: {_SCHEMA_FIX}, one JSON object per line")
+    else:
+        raise GPT2NBError(f"no file '{path}': pass an existing .jsonl file in "
+                          f"HellaSwag's schema, or a Hub dataset name like "
+                          f"{HELLASWAG_HUB}")
+    if not items:
+        raise GPT2NBError(f"'{source}' holds no items: {_SCHEMA_FIX}, one JSON "
+                          f"object per line")
     return items[:limit]
 
 # %% ../nbs/19_evals.ipynb #5accdafc
 def render_item(item:dict, # with ctx and endings
-                enc=None, # the tiktoken encoding (default: get_encoding())
+                enc:Encoding|None=None, # the tiktoken encoding (default: get_encoding())
                 block_size:int|None=None, # the model's context length: longer rows lose context tokens from the left
                ) -> list[tuple[list[int], int]]:
     "Each ending as one row of tokens (context then ending) and the number of ending tokens at its end."
@@ -97,7 +150,9 @@ def render_item(item:dict, # with ctx and endings
     for e in item['endings']:
         end = enc.encode_ordinary(' ' + e)
         row = ctx + end
-        if block_size is not None and len(row) > block_size + 1: row = row[-(block_size + 1):]  # +1: the last token is only a target
+        # +1: the last token is only a target
+        if block_size is not None and len(row) > block_size + 1:
+            row = row[-(block_size + 1) :]
         rows.append((row, min(len(end), len(row) - 1)))
     return rows
 
@@ -105,7 +160,7 @@ def render_item(item:dict, # with ctx and endings
 @torch.no_grad()
 def ending_logprobs(model, # a GPT (or anything returning (logits, loss) from model(idx))
                     items:list[dict], # with ctx and endings
-                    enc=None, # the tiktoken encoding (default: get_encoding())
+                    enc:Encoding|None=None, # the tiktoken encoding (default: get_encoding())
                     batch_size:int=16, # rows (one per ending) per forward pass
                     autocast=contextlib.nullcontext, # e.g. a bf16 torch.autocast, from set_precision
                    ) -> list[list[tuple[float, int]]]:
@@ -113,7 +168,11 @@ def ending_logprobs(model, # a GPT (or anything returning (logits, loss) from mo
     enc = enc or get_encoding()
     device = next(model.parameters()).device
     block_size = getattr(getattr(model, 'config', None), 'block_size', None)
-    rows = [(i, r, n) for i, it in enumerate(items) for r, n in render_item(it, enc, block_size)]
+    rows = [
+        (i, r, n)
+        for i, it in enumerate(items)
+        for r, n in render_item(it, enc, block_size)
+    ]
     was_training = model.training
     model.eval()
     out = [[] for _ in items]
@@ -121,15 +180,30 @@ def ending_logprobs(model, # a GPT (or anything returning (logits, loss) from mo
         chunk = rows[b:b + batch_size]
         T = max(len(r) for _, r, _ in chunk) - 1
         x = torch.zeros(len(chunk), T, dtype=torch.long)
-        y = torch.full((len(chunk), T), -100, dtype=torch.long)  # -100: not an ending token, ignored
+        # -100: not an ending token, ignored
+        y = torch.full((len(chunk), T), -100, dtype=torch.long)
         for j, (_, r, n) in enumerate(chunk):
             x[j, :len(r) - 1] = torch.tensor(r[:-1])
             y[j, len(r) - 1 - n:len(r) - 1] = torch.tensor(r[-n:])
-        with autocast(): logits = model(x.to(device))[0]                            # (B, T, Vp)
-        nll = F.cross_entropy(logits.float().flatten(0, 1), y.to(device).flatten(), reduction='none').view(len(chunk), T)
-        for (i, _, n), s in zip(chunk, (-nll.sum(1)).tolist()): out[i].append((s, n))
+        # (B, T, Vp)
+        with autocast(): logits = model(x.to(device))[0]
+        nll = F.cross_entropy(logits.float().flatten(0, 1),
+                              y.to(device).flatten(),
+                              reduction='none').view(len(chunk), T)
+        for (i, _, n), s in zip(chunk, (-nll.sum(1)).tolist()):
+            out[i].append((s, n))
     model.train(was_training)
     return out
+
+def ending_bytes(item:dict) -> list[int]:
+    "Each ending's length as lm-evaluation-harness counts it: len(' ' + ending)."
+    return [len(' ' + e) for e in item['endings']]
+
+def pick_per_byte(scores:list[tuple[float, int]], # from ending_logprobs
+                  nbytes:list[int], # from ending_bytes
+                 ) -> int:
+    "The ending with the highest log-probability per byte of text (acc_norm_bytes)."
+    return max(range(len(scores)), key=lambda k: scores[k][0] / nbytes[k])
 
 def pick(scores:list[tuple[float, int]]) -> tuple[int, int]:
     "The ending chosen by the summed log-probability (acc) and by the mean per token (acc_norm)."
@@ -137,76 +211,125 @@ def pick(scores:list[tuple[float, int]]) -> tuple[int, int]:
             max(range(len(scores)), key=lambda k: scores[k][0] / scores[k][1]))
 
 # %% ../nbs/19_evals.ipynb #6fe108ff
-def hellaswag_counts(model, items:list[dict], enc=None, batch_size:int=16, autocast=contextlib.nullcontext) -> dict:
-    "How many of `items` the model gets right by acc and by acc_norm."
-    picks = [pick(s) for s in ending_logprobs(model, items, enc, batch_size, autocast)]
-    return dict(n=len(items), correct=sum(a == it['label'] for (a, _), it in zip(picks, items)),
-                correct_norm=sum(b == it['label'] for (_, b), it in zip(picks, items)))
+def hellaswag_counts(
+    model,
+    items: list[dict],
+    enc: Encoding | None = None,
+    batch_size: int = 16,
+    autocast=contextlib.nullcontext,
+) -> dict:
+    "How many of `items` the model gets right by acc, acc_norm (per token) and acc_norm_bytes."
+    scores = ending_logprobs(model, items, enc, batch_size, autocast)
+    picks = [pick(s) + (pick_per_byte(s, ending_bytes(it)),) for s,
+             it in zip(scores, items)]
+    right = [[p == it['label'] for p in ps] for ps, it in zip(picks, items)]
+    return dict(n=len(items), correct=sum(r[0] for r in right),
+                correct_norm=sum(r[1] for r in right),
+                correct_norm_bytes=sum(r[2] for r in right))
 
 def evaluate_hellaswag(model, # the model to score (not DDP-wrapped; under FSDP the sharded model, on every rank)
                        items:list[dict], # from load_hellaswag
-                       enc=None, batch_size:int=16, autocast=contextlib.nullcontext,
+                       enc:Encoding|None=None, batch_size:int=16, autocast=contextlib.nullcontext,
                        rank:int=0, world_size:int=1, # this process's share: items rank, rank+world_size, ...
                        split:bool=True, # False: every rank scores all items (FSDP: each forward pass needs every rank)
                       ) -> dict:
-    "acc and acc_norm of `model` on `items`, counted over all ranks (one all_reduce when world_size > 1)."
+    "acc, acc_norm and acc_norm_bytes of `model` on `items`, counted over all ranks (one all_reduce)."
     mine = items[rank::world_size] if split else items
     c = hellaswag_counts(model, mine, enc, batch_size, autocast)
     if split and world_size > 1:
-        t = torch.tensor([c['n'], c['correct'], c['correct_norm']], dtype=torch.float64, device=next(model.parameters()).device)
+        keys = ('n', 'correct', 'correct_norm', 'correct_norm_bytes')
+        t = torch.tensor([c[k] for k in keys], dtype=torch.float64,
+                         device=next(model.parameters()).device)
         dist.all_reduce(t)
-        c = dict(zip(('n', 'correct', 'correct_norm'), (int(v) for v in t.tolist())))
-    return dict(acc=c['correct'] / c['n'], acc_norm=c['correct_norm'] / c['n'], **c)
+        c = dict(zip(keys, (int(v) for v in t.tolist())))
+    return dict(acc=c['correct'] / c['n'], acc_norm=c['correct_norm'] / c['n'],
+                acc_norm_bytes=c['correct_norm_bytes'] / c['n'], **c)
 
 # %% ../nbs/19_evals.ipynb #5ba06d10
 def eval_parser() -> ArgumentParser:
     "The `gpt2nb_eval` argument parser."
-    p = ArgumentParser(prog='gpt2nb_eval', description="Score a model on HellaSwag-style multiple-choice completion: "
-                       "acc (highest summed log-probability) and acc_norm (highest per ending token).")
-    p.add_argument('--ckpt', help="a checkpoint written by gpt2nb_train, or its run folder (default: runs/tiny/ckpt.pt "
-                   "when neither --hf nor --pretrained is given)")
-    p.add_argument('--hf', help="a Hugging Face GPT-2 folder (config.json + model.safetensors), instead of --ckpt")
-    p.add_argument('--pretrained', help="OpenAI's GPT-2 from the Hugging Face Hub: gpt2, gpt2-medium, gpt2-large or gpt2-xl")
-    p.add_argument('--hellaswag', default=HELLASWAG_HUB, help="a .jsonl file in HellaSwag's schema, or a Hub dataset name "
-                   f"(default: {HELLASWAG_HUB}, its validation split)")
-    p.add_argument('--limit', type=int, help="score only the first this many items")
-    p.add_argument('--batch-size', type=int, default=16, help="rows (one per ending) per forward pass")
+    p = ArgumentParser(
+        prog='gpt2nb_eval',
+        description=(
+            "Score a model on HellaSwag-style multiple-choice completion: acc"
+            " (highest summed log-probability), acc_norm (highest per ending"
+            " token, as build-nanogpt) and acc_norm_bytes (highest per byte of"
+            " text, as lm-evaluation-harness)."
+        ),
+    )
+    p.add_argument('--ckpt',
+                   help=("a checkpoint written by gpt2nb_train, or its run "
+                         "folder (default: runs/tiny/ckpt.pt when neither --hf "
+                         "nor --pretrained is given)"))
+    p.add_argument('--hf',
+                   help=("a Hugging Face GPT-2 folder (config.json + "
+                         "model.safetensors), instead of --ckpt"))
+    p.add_argument('--pretrained',
+                   help=("OpenAI's GPT-2 from the Hugging Face Hub: gpt2, "
+                         "gpt2-medium, gpt2-large or gpt2-xl"))
+    p.add_argument('--hellaswag', default=HELLASWAG_HUB,
+                   help=("a .jsonl file in HellaSwag's schema, or a Hub dataset "
+                         "name "
+                         f"(default: {HELLASWAG_HUB}, its validation split)"))
+    p.add_argument('--limit', type=int,
+                   help="score only the first this many items")
+    p.add_argument('--batch-size', type=int, default=16,
+                   help="rows (one per ending) per forward pass")
     p.add_argument('--precision', default='fp32', choices=('auto', *PRECISIONS),
-                   help="matmul precision (auto: the device's fastest, as gpt2nb_train chooses it)")
-    p.add_argument('--device', default='auto', choices=DEVICES, help="where to run")
+                   help=("matmul precision (auto: the device's fastest, as "
+                         "gpt2nb_train chooses it)"))
+    p.add_argument('--device', default='auto', choices=DEVICES,
+                   help="where to run")
     p.add_argument('--out', help="also write the results to this JSON file")
     return p
 
 def _eval_model(a, device) -> tuple:
     "The model `gpt2nb_eval` was asked to score, and what to call it."
     if a.hf: return from_hf(a.hf).to(device), a.hf
-    if a.pretrained: return from_pretrained(a.pretrained).to(device), f"OpenAI's {a.pretrained}"
-    model, meta = load_model_and_meta(a.ckpt or 'runs/tiny/ckpt.pt', device, say=print)
+    if a.pretrained:
+        return (from_pretrained(a.pretrained).to(device),
+                f"OpenAI's {a.pretrained}")
+    model, meta = load_model_and_meta(
+        a.ckpt or 'runs/tiny/ckpt.pt', device, say=print
+    )
     return model, f"{meta['path']} (step {meta['step']})"
 
 def report_lines(r:dict) -> str:
-    "The result as a reader takes it in: what was scored, both accuracies with their counts, and chance."
-    se = (r['chance'] * (1 - r['chance']) / r['n']) ** 0.5  # the spread of a guesser's accuracy over n items
-    return (f"scored: {r['model']} on {r['hellaswag']}, {r['n']} items\n"
-            f"acc: {r['acc']:.4f} ({r['correct']} right: the ending with the highest summed log-probability)\n"
-            f"acc_norm: {r['acc_norm']:.4f} ({r['correct_norm']} right: the ending with the highest log-probability per token)\n"
-            f"chance: {r['chance']:.4f} (guessing; +-{se:.3f} for {r['n']} items) | scored in {r['seconds']:.1f} s")
+    "The result as a reader takes it in: what was scored, the three accuracies with their counts, and chance."
+    # the spread of a guesser's accuracy over n items
+    se = (r['chance'] * (1 - r['chance']) / r['n']) ** 0.5
+    return (
+        f"scored: {r['model']} on {r['hellaswag']}, {r['n']} items\nacc:"
+        f" {r['acc']:.4f} ({r['correct']} right: the highest summed"
+        f" log-probability)\nacc_norm: {r['acc_norm']:.4f} ({r['correct_norm']}"
+        " right: the highest log-probability per token)\nacc_norm_bytes:"
+        f" {r['acc_norm_bytes']:.4f} ({r['correct_norm_bytes']} right: the"
+        f" highest per byte of text)\nchance: {r['chance']:.4f} (guessing;"
+        f" +-{se:.3f} for {r['n']} items) | scored in {r['seconds']:.1f} s"
+    )
 
 # %% ../nbs/19_evals.ipynb #9a9f5236
 def _eval_main(argv=None) -> dict:
     a = eval_parser().parse_args(argv)
     given = [k for k in ('ckpt', 'hf', 'pretrained') if getattr(a, k)]
-    if len(given) > 1: raise GPT2NBError(f"--{given[0]} and --{given[1]} both name a model: give one of --ckpt, --hf and --pretrained")
-    if a.batch_size < 1: raise GPT2NBError(f"--batch-size must be at least 1, got {a.batch_size}")
-    out = writable_file(a.out) if a.out else None  # checked now: the scoring takes minutes
-    items = load_hellaswag(a.hellaswag, a.limit)  # bad items are refused before a model is loaded
+    if len(given) > 1:
+        raise GPT2NBError(f"--{given[0]} and --{given[1]} both name a model: "
+                          f"give one of" " --ckpt, --hf and --pretrained")
+    if a.batch_size < 1:
+        raise GPT2NBError(f"--batch-size must be at least 1, got {a.batch_size}")
+    # checked now: the scoring takes minutes
+    out = writable_file(a.out) if a.out else None
+    # bad items are refused before a model is loaded
+    items = load_hellaswag(a.hellaswag, a.limit)
     device = get_device(a.device)
     autocast = set_precision(a.precision, device)
     model, name = _eval_model(a, device)
     check_vocab(model.config.vocab_size, str(name))
     t0 = time.perf_counter()
-    r = evaluate_hellaswag(model, items, batch_size=a.batch_size, autocast=autocast)
-    r = dict(model=str(name), hellaswag=str(a.hellaswag), **r, chance=sum(1 / len(it['endings']) for it in items) / len(items),
+    r = evaluate_hellaswag(model, items, batch_size=a.batch_size,
+                           autocast=autocast)
+    r = dict(model=str(name), hellaswag=str(a.hellaswag), **r,
+             chance=sum(1 / len(it['endings']) for it in items) / len(items),
              seconds=round(time.perf_counter() - t0, 2))
     print(report_lines(r))
     if out is not None:
@@ -225,21 +348,39 @@ class HellaSwagCallback(Callback):
                  every:int|None=None, # steps between scores (None: the run's eval_every)
                  load:bool=True): # False: do not read the items yet (a dry run downloads nothing)
         self.source, self.every = source, every
-        self.items = load_hellaswag(source) if load or not is_hub_name(source) else None  # read before any file is written
+        # read before any file is written
+        self.items = (
+            load_hellaswag(source) if load or not is_hub_name(source) else None
+        )
     def describe(self, plan):
-        said = f"{len(self.items)} items" if self.items is not None else "a Hub dataset, loaded when training starts"
-        return [('hellaswag', f"{self.source} ({said}), every {self.every or plan.train.eval_every} steps")]
+        said = (
+            f"{len(self.items)} items"
+            if self.items is not None
+            else "a Hub dataset, loaded when training starts"
+        )
+        return [('hellaswag',
+                 (f"{self.source} ({said}), every "
+                  f"{self.every or plan.train.eval_every} steps"))]
     def before_fit(self, run):
         if self.items is None: self.items = load_hellaswag(self.source)
         self.enc = get_encoding()
         if run.step == 0: self.score(run)
     def after_step(self, run):
         t = run.plan.train
-        if run.step % (self.every or t.eval_every) == 0 or run.step == t.max_steps: self.score(run)
+        if (
+            run.step % (self.every or t.eval_every) == 0
+            or run.step == t.max_steps
+        ):
+            self.score(run)
     def score(self, run):
-        h = evaluate_hellaswag(run.raw, self.items, self.enc, autocast=run.autocast, rank=run.rank,
-                               world_size=run.plan.world_size, split=not run.strategy.every_rank_forwards)
+        h = evaluate_hellaswag(run.raw, self.items, self.enc,
+                               autocast=run.autocast, rank=run.rank,
+                               world_size=run.plan.world_size,
+                               split=not run.strategy.every_rank_forwards)
         if run.rank: return
-        log_record(run, dict(step=run.step, hellaswag_acc=h['acc'], hellaswag_acc_norm=h['acc_norm']))
+        log_record(run, dict(step=run.step, hellaswag_acc=h['acc'],
+                             hellaswag_acc_norm=h['acc_norm'],
+                             hellaswag_acc_norm_bytes=h['acc_norm_bytes']))
         redraw(run)
-        run.say(f"step {run.step:>5}/{run.plan.train.max_steps} | hellaswag acc {h['acc']:.4f} acc_norm {h['acc_norm']:.4f} ({h['n']} items)")
+        run.say(f"step {run.step:>5}/{run.plan.train.max_steps} | hellaswag acc "
+                f"{h['acc']:.4f} acc_norm {h['acc_norm']:.4f} ({h['n']} items)")

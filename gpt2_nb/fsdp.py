@@ -21,7 +21,12 @@ __all__ = ['one_process_group', 'shard_model', 'FSDPStrategy', 'preset_table', '
 def one_process_group(device):
     "The default process group; a one-process group (an in-memory store) when the program was not started by torchrun."
     if not dist.is_initialized():
-        dist.init_process_group('nccl' if torch.device(device).type == 'cuda' else 'gloo', store=dist.HashStore(), rank=0, world_size=1)
+        dist.init_process_group(
+            'nccl' if torch.device(device).type == 'cuda' else 'gloo',
+            store=dist.HashStore(),
+            rank=0,
+            world_size=1,
+        )
 
 def shard_model(model:GPT, # the bare model, with the same initial weights on every process
                 precision:str='fp32', # 'bf16': gather bfloat16 parameters, reduce float32 gradients
@@ -29,9 +34,14 @@ def shard_model(model:GPT, # the bare model, with the same initial weights on ev
     "Shard `model` in place with FSDP2: each block, then the root (embeddings and the tied output layer, ln_f); return it."
     from torch.distributed.fsdp import fully_shard, MixedPrecisionPolicy
     one_process_group(device)
-    mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16 if precision == 'bf16' else None, reduce_dtype=torch.float32)
-    for block in model.transformer.h: fully_shard(block, mp_policy=mp)  # a unit per block: gathered just before it runs
-    fully_shard(model, mp_policy=mp)  # the rest; wte and lm_head are one parameter, so they stay tied
+    mp = MixedPrecisionPolicy(
+        param_dtype=torch.bfloat16 if precision == 'bf16' else None,
+        reduce_dtype=torch.float32,
+    )
+    # a unit per block: gathered just before it runs
+    for block in model.transformer.h: fully_shard(block, mp_policy=mp)
+    # the rest; wte and lm_head are one parameter, so they stay tied
+    fully_shard(model, mp_policy=mp)
     assert model.lm_head.weight is model.transformer.wte.weight
     return model
 
@@ -39,37 +49,76 @@ def shard_model(model:GPT, # the bare model, with the same initial weights on ev
 class FSDPStrategy(DDPStrategy):
     "Each process holds a shard of every parameter, gradient and optimizer state; every process saves its shards."
     name, checkpoint = 'fsdp', Sharded()
-    every_rank_forwards = True    # each forward pass gathers the parameters from every process: all evaluate and sample
+    # each forward pass gathers the parameters from every process: all evaluate
+    # and sample
+    every_rank_forwards = True
     def shard(self, model, device): shard_model(model, self.precision, device)
-    def wrap(self, model, device): return model  # the sharded model is its own wrapper
-    def sync_grads(self, model, sync:bool): model.set_requires_gradient_sync(sync)  # reduce-scatter in the last micro-step only
+    # the sharded model is its own wrapper
+    def wrap(self, model, device): return model
+    # reduce-scatter in the last micro-step only
+    def sync_grads(self, model, sync:bool):
+        model.set_requires_gradient_sync(sync)
 
 # %% ../nbs/18_fsdp.ipynb #4e2f34fa
-def preset_table(batch_size:int=8, seq_len:int=1024, precision:str='bf16', worlds=(2, 4, 8)) -> list[dict]:
+def preset_table(
+    batch_size: int = 8,
+    seq_len: int = 1024,
+    precision: str = 'bf16',
+    worlds=(2, 4, 8),
+) -> list[dict]:
     "Estimated peak memory per device (GiB) of each GPT-2 preset under DDP, FSDP on `worlds` devices and activation checkpointing."
     rows = []
     for name in ('gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl'):
         c = GPTConfig.from_preset(name, block_size=seq_len)
-        est = lambda **kw: estimate_memory(c, batch_size, seq_len, precision, **kw)['total'] / GiB
-        row = dict(preset=name, params_M=param_counts(c)['total'] / 1e6, state_GiB=16 * param_counts(c)['total'] / GiB,
-                   ddp=est(), ddp_ckpt=est(activation_checkpointing=True))
+        est = (
+            lambda **kw: estimate_memory(
+                c, batch_size, seq_len, precision, **kw
+            )['total']
+            / GiB
+        )
+        row = dict(preset=name, params_M=param_counts(c)['total'] / 1e6,
+                   state_GiB=16 * param_counts(c)['total'] / GiB, ddp=est(),
+                   ddp_ckpt=est(activation_checkpointing=True))
         for w in worlds: row[f'fsdp{w}'] = est(parallel='fsdp', world_size=w)
-        row[f'fsdp{worlds[-1]}_ckpt'] = est(parallel='fsdp', world_size=worlds[-1], activation_checkpointing=True)
+        row[f'fsdp{worlds[-1]}_ckpt'] = est(
+            parallel='fsdp', world_size=worlds[-1], activation_checkpointing=True
+        )
         rows.append(row)
     return rows
 
 # %% ../nbs/18_fsdp.ipynb #e631633d
-def fit_table(budgets_gib=(24, 80), total_batch:int=2**19, seq_len:int=1024, precision:str='bf16', world_size:int=8) -> list[dict]:
+def fit_table(
+    budgets_gib=(24, 80),
+    total_batch: int = 2**19,
+    seq_len: int = 1024,
+    precision: str = 'bf16',
+    world_size: int = 8,
+) -> list[dict]:
     "The micro-batch `--batch-size auto` would choose per preset, GPU size and way of training ('-': not even one row fits)."
     rows = []
     for name in ('gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl'):
         c = GPTConfig.from_preset(name, block_size=seq_len)
         for gib in budgets_gib:
             row = dict(preset=name, gpu_GiB=gib)
-            for label, kw in (('ddp', {}), ('ddp_ckpt', dict(activation_checkpointing=True)),
-                              (f'fsdp{world_size}', dict(parallel='fsdp')), (f'fsdp{world_size}_ckpt', dict(parallel='fsdp', activation_checkpointing=True))):
-                try: row[label] = auto_batch_size(c, seq_len, total_batch, world_size, budget=int(GPU_BUDGET_SHARE * gib * GiB), overhead=0,
-                                                  precision=precision, **kw)['batch_size']
+            for label, kw in (
+                ('ddp', {}),
+                ('ddp_ckpt', dict(activation_checkpointing=True)),
+                (f'fsdp{world_size}', dict(parallel='fsdp')),
+                (
+                    f'fsdp{world_size}_ckpt',
+                    dict(parallel='fsdp', activation_checkpointing=True),
+                ),
+            ):
+                try: row[label] = auto_batch_size(
+                    c,
+                    seq_len,
+                    total_batch,
+                    world_size,
+                    budget=int(GPU_BUDGET_SHARE * gib * GiB),
+                    overhead=0,
+                    precision=precision,
+                    **kw
+                )['batch_size']
                 except GPT2NBError: row[label] = '-'
             rows.append(row)
     return rows

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import argparse, codecs, math, sys, time
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -25,22 +26,42 @@ class KVCache:
     "Every layer's keys and values for `B` sequences of up to `max_len` tokens, filled in place as tokens arrive."
     def __init__(self, config:GPTConfig, B:int, max_len:int|None=None):
         self.n_layer, self.B, self.n_head = config.n_layer, B, config.n_head
-        self.head_size, self.max_len = config.n_embd // config.n_head, max_len or config.block_size
-        self.k = self.v = None  # allocated at the first write, in the dtype the model computes in
+        self.head_size, self.max_len = (
+            config.n_embd // config.n_head,
+            max_len or config.block_size,
+        )
+        # allocated at the first write, in the dtype the model computes in
+        self.k = self.v = None
         self.pos = 0            # tokens held
 
     def write(self, layer:int, k, v): # (B, nh, T, hs) the new tokens' keys and values
         "Store the new keys and values after the `pos` held ones; return this layer's keys and values so far."
         if self.k is None:
-            shape = (self.n_layer, self.B, self.n_head, self.max_len, self.head_size)
-            self.k, self.v = (torch.empty(shape, dtype=k.dtype, device=k.device) for _ in range(2))
+            shape = (self.n_layer, self.B, self.n_head, self.max_len,
+                     self.head_size)
+            self.k, self.v = (
+                torch.empty(shape, dtype=k.dtype, device=k.device)
+                for _ in range(2)
+            )
         end = self.pos + k.size(2)
-        self.k[layer, :, :, self.pos:end], self.v[layer, :, :, self.pos:end] = k, v
-        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]  # (B, nh, pos + T, hs), views: no copy
+        (
+            self.k[layer, :, :, self.pos : end],
+            self.v[layer, :, :, self.pos : end],
+        ) = (k, v)
+        # (B, nh, pos + T, hs), views: no copy
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
 
-def kv_cache_bytes(config:GPTConfig, tokens:int|None=None, bytes_per_value:int=2) -> int:
+def kv_cache_bytes(
+    config: GPTConfig, tokens: int | None = None, bytes_per_value: int = 2
+) -> int:
     "Bytes of the cache for one sequence of `tokens` (default: the full window): 2 · layers · tokens · width values."
-    return 2 * config.n_layer * (tokens or config.block_size) * config.n_embd * bytes_per_value
+    return (
+        2
+        * config.n_layer
+        * (tokens or config.block_size)
+        * config.n_embd
+        * bytes_per_value
+    )
 
 # %% ../nbs/21_generate.ipynb #f3830c7e
 def attend(attn, # a block's CausalSelfAttention
@@ -49,12 +70,25 @@ def attend(attn, # a block's CausalSelfAttention
     "Causal self-attention of the new tokens over the cached ones and themselves; their keys and values are cached."
     B, T, C = x.size()
     nh, hs = attn.n_head, C // attn.n_head
-    q, k, v = (t.view(B, T, nh, hs).transpose(1, 2) for t in attn.c_attn(x).split(C, dim=2))  # 3 × (B, nh, T, hs)
-    K, V = cache.write(layer, k, v)                                                          # (B, nh, pos + T, hs)
-    if T == 1: y = F.scaled_dot_product_attention(q, K, V)                  # one token sees all before it: no mask
-    elif cache.pos == 0: y = F.scaled_dot_product_attention(q, K, V, is_causal=True)  # a prefill: the usual mask
-    else:  # several tokens after cached ones: token i sees the cache and the new tokens up to itself
-        mask = torch.arange(K.size(2), device=x.device) <= cache.pos + torch.arange(T, device=x.device)[:, None]
+    # 3 × (B, nh, T, hs)
+    q, k, v = (
+        t.view(B, T, nh, hs).transpose(1, 2)
+        for t in attn.c_attn(x).split(C, dim=2)
+    )
+    # (B, nh, pos + T, hs)
+    K, V = cache.write(layer, k, v)
+    # one token sees all before it: no mask
+    if T == 1: y = F.scaled_dot_product_attention(q, K, V)
+    # a prefill: the usual mask
+    elif cache.pos == 0:
+        y = F.scaled_dot_product_attention(q, K, V, is_causal=True)
+    # several tokens after cached ones: token i sees the cache and the new tokens
+    # up to itself
+    else:
+        mask = (
+            torch.arange(K.size(2), device=x.device)
+            <= cache.pos + torch.arange(T, device=x.device)[:, None]
+        )
         y = F.scaled_dot_product_attention(q, K, V, attn_mask=mask)
     return attn.c_proj(y.transpose(1, 2).reshape(B, T, C))
 
@@ -64,21 +98,34 @@ def forward_cached(model:GPT, idx, # (B, T) the tokens after those the cache hol
     "The logits `(B, vocab_size)` after the last of `idx`, in float32; the tokens' keys and values are added to `cache`."
     B, T = idx.size()
     if cache.pos + T > cache.max_len:
-        raise ValueError(f"{cache.pos} cached + {T} new tokens exceed the cache's {cache.max_len}: start a new cache")
+        raise ValueError(f"{cache.pos} cached + {T} new tokens exceed the "
+                         f"cache's {cache.max_len}: start a new cache")
     tr = model.transformer
-    x = tr.wte(idx) + tr.wpe(torch.arange(cache.pos, cache.pos + T, device=idx.device))  # positions continue the cache
+    # positions continue the cache
+    x = tr.wte(idx) + tr.wpe(
+        torch.arange(cache.pos, cache.pos + T, device=idx.device)
+    )
     for i, block in enumerate(tr.h):
         x = x + attend(block.attn, block.ln_1(x), cache, i)
         x = x + block.mlp(block.ln_2(x))
     cache.pos += T
-    return model.lm_head(tr.ln_f(x[:, -1]))[:, :model.config.vocab_size].float()  # the last position only
+    # the last position only
+    return model.lm_head(tr.ln_f(x[:, -1]))[:, :model.config.vocab_size].float()
 
 # %% ../nbs/21_generate.ipynb #b00ae979
-def check_sampling(temperature:float=1.0, top_k:int|None=None, top_p:float|None=None):
+def check_sampling(
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+):
     "Refuse settings a sampler cannot use, in one line each."
-    if not 0 <= temperature < math.inf: raise GPT2NBError(f"the temperature (--temperature) must be 0 or positive and finite, got {temperature}")
-    if top_k is not None and top_k < 1: raise GPT2NBError(f"top-k (--top-k) must be at least 1, got {top_k}")
-    if top_p is not None and not 0 < top_p <= 1: raise GPT2NBError(f"top-p (--top-p) must be in (0, 1], got {top_p}")
+    if not 0 <= temperature < math.inf:
+        raise GPT2NBError("the temperature (--temperature) must be 0 or "
+                          "positive and finite," f" got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise GPT2NBError(f"top-k (--top-k) must be at least 1, got {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise GPT2NBError(f"top-p (--top-p) must be in (0, 1], got {top_p}")
 
 def pick_next(logits, # (B, V) the last position's logits
               temperature:float=1.0, # 0: the most likely token (greedy)
@@ -88,15 +135,18 @@ def pick_next(logits, # (B, V) the last position's logits
     "The next token of each row, (B, 1)."
     if temperature == 0 or top_k == 1: return logits.argmax(-1, keepdim=True)
     scaled = logits / temperature
-    if not scaled.isfinite().all():  # a tiny temperature overflows float32: the same division, safely
+    # a tiny temperature overflows float32: the same division, safely
+    if not scaled.isfinite().all():
         scaled = (logits - logits.amax(-1, keepdim=True)).double() / temperature
     if top_k is not None and top_k < scaled.size(-1):
-        kth = torch.topk(scaled, top_k).values[:, [-1]]               # (B, 1) the k-th largest
+        # (B, 1) the k-th largest
+        kth = torch.topk(scaled, top_k).values[:, [-1]]
         scaled = scaled.masked_fill(scaled < kth, -math.inf)
     probs = F.softmax(scaled, dim=-1)
     if top_p is not None and top_p < 1:
         p, order = probs.sort(-1, descending=True)
-        p = p.masked_fill(p.cumsum(-1) - p >= top_p, 0)  # drop a token once those before it hold top_p (never the first)
+        # drop a token once those before it hold top_p (never the first)
+        p = p.masked_fill(p.cumsum(-1) - p >= top_p, 0)
         probs = torch.zeros_like(probs).scatter_(-1, order, p)
     return torch.multinomial(probs, 1, generator=generator)
 
@@ -113,73 +163,124 @@ def stream(model:GPT, idx, # (B, T) prompt token ids
     try:
         cache = KVCache(model.config, idx.size(0))
         ctx = idx[:, -window:]
-        logits = forward_cached(model, ctx, cache)                          # the prefill
+        # the prefill
+        logits = forward_cached(model, ctx, cache)
         done = torch.zeros(idx.size(0), 1, dtype=torch.bool, device=idx.device)
         for i in range(max_new_tokens):
-            nxt = pick_next(logits, temperature, top_k, top_p, generator)  # (B, 1)
-            if eot is not None: nxt = nxt.masked_fill(done, eot); done |= nxt == eot
+            # (B, 1)
+            nxt = pick_next(logits, temperature, top_k, top_p, generator)
+            if eot is not None:
+                nxt = nxt.masked_fill(done, eot)
+                done |= nxt == eot
             yield nxt[:, 0]
-            if i == max_new_tokens - 1 or (eot is not None and done.all()): return
+            if i == max_new_tokens - 1 or (eot is not None and done.all()):
+                return
             ctx = torch.cat((ctx, nxt), 1)[:, -window:]
-            if cache.pos < window: logits = forward_cached(model, nxt, cache)  # one token, one position
-            else:  # the window slides: positions restart, every cached key is stale
+            # one token, one position
+            if cache.pos < window: logits = forward_cached(model, nxt, cache)
+            # the window slides: positions restart, every cached key is stale
+            else:
                 cache.pos = 0
                 logits = forward_cached(model, ctx, cache)
     finally: model.train(was_training)
 
 def generate_cached(model:GPT, idx, max_new_tokens:int, **kw) -> torch.Tensor:
     "`idx` (B, T) with up to `max_new_tokens` new tokens appended, `stream`'s options: `GPT.generate`, with a KV cache."
-    return torch.cat([idx, *(t[:, None] for t in stream(model, idx, max_new_tokens, **kw))], dim=1)
+    return torch.cat(
+        [idx, *(t[:, None] for t in stream(model, idx, max_new_tokens, **kw))],
+        dim=1,
+    )
 
 # %% ../nbs/21_generate.ipynb #74ecd59f
 SEPARATOR = '\n\n-----\n\n'  # between samples
 
 def sample_parser() -> ArgumentParser:
     "The `gpt2nb_sample` argument parser."
-    p = ArgumentParser(prog='gpt2nb_sample', description="Continue a prompt with a model trained by gpt2nb_train.")
-    p.add_argument('--ckpt', default='runs/tiny', help="a checkpoint written by gpt2nb_train, or its run folder (the newest checkpoint in it)")
-    p.add_argument('--prompt', default=None, help="text to continue (default: none, a new document)")
-    p.add_argument('--prompt-file', default=None, help="read the prompt from this file ('-': standard input)")
-    p.add_argument('--max-new-tokens', type=int, default=100, help="most tokens to generate (fewer if the model ends the document)")
-    p.add_argument('--num-samples', type=int, default=1, help="how many continuations, seeded --seed, --seed + 1, ...")
-    p.add_argument('--temperature', type=float, default=0.8, help="softmax temperature (lower: more predictable; 0: always the most likely token)")
-    p.add_argument('--top-k', type=int, default=50, help="sample among the k most likely tokens")
-    p.add_argument('--top-p', type=float, default=1.0, help="sample among the fewest most likely tokens holding this probability (1: no cut)")
+    p = ArgumentParser(
+        prog='gpt2nb_sample',
+        description="Continue a prompt with a model trained by gpt2nb_train.",
+    )
+    p.add_argument('--ckpt', default='runs/tiny',
+                   help=("a checkpoint written by gpt2nb_train, or its run "
+                         "folder (the newest checkpoint in it)"))
+    p.add_argument('--prompt', default=None,
+                   help="text to continue (default: none, a new document)")
+    p.add_argument('--prompt-file', default=None,
+                   help="read the prompt from this file ('-': standard input)")
+    p.add_argument('--max-new-tokens', type=int, default=100,
+                   help="most tokens to generate (fewer if the model ends the "
+                        "document)")
+    p.add_argument('--num-samples', type=int, default=1,
+                   help="how many continuations, seeded --seed, --seed + 1, ...")
+    p.add_argument('--temperature', type=float, default=0.8,
+                   help=("softmax temperature (lower: more predictable; 0: "
+                         "always the most likely token)"))
+    p.add_argument('--top-k', type=int, default=50,
+                   help="sample among the k most likely tokens")
+    p.add_argument('--top-p', type=float, default=1.0,
+                   help=("sample among the fewest most likely tokens holding "
+                         "this probability (1: no cut)"))
     p.add_argument('--seed', type=int, default=0, help="seed of the sampling")
-    p.add_argument('--stream', action=argparse.BooleanOptionalAction, default=None,
-                   help="print tokens as they are made (default: when standard output is a terminal)")
-    p.add_argument('--device', default='auto', choices=DEVICES, help="where to run")
+    p.add_argument('--stream', action=argparse.BooleanOptionalAction,
+                   default=None,
+                   help=("print tokens as they are made (default: when standard "
+                         "output is a terminal)"))
+    p.add_argument('--device', default='auto', choices=DEVICES,
+                   help="where to run")
     return p
 
 def read_prompt(prompt:str|None, prompt_file:str|None) -> str:
     "The prompt from `--prompt` or `--prompt-file` (a path, or '-' for standard input); '' if neither."
-    if prompt is not None and prompt_file is not None: raise GPT2NBError("give --prompt or --prompt-file, not both")
+    if prompt is not None and prompt_file is not None:
+        raise GPT2NBError("give --prompt or --prompt-file, not both")
     if prompt_file is None: return prompt or ''
-    try: return sys.stdin.read() if prompt_file == '-' else Path(prompt_file).read_text(encoding='utf-8')
-    except UnicodeDecodeError: raise GPT2NBError(f"the prompt file '{prompt_file}' is not UTF-8 text: pass a text file") from None
-    except OSError as e: raise GPT2NBError(f"cannot read the prompt file '{prompt_file}' ({e.strerror}): pass a readable text file") from None
+    try:
+        return (
+            sys.stdin.read()
+            if prompt_file == '-'
+            else Path(prompt_file).read_text(encoding='utf-8')
+        )
+    except UnicodeDecodeError:
+        raise GPT2NBError(f"the prompt file '{prompt_file}' is not UTF-8 text: "
+                          f"pass a text" " file") from None
+    except OSError as e:
+        raise GPT2NBError(f"cannot read the prompt file '{prompt_file}' "
+                          f"({e.strerror}): pass a"
+                          " readable text file") from None
 
 def prompt_ids(enc, prompt:str, window:int) -> list[int]:
     "A new document's tokens, the prompt after an end-of-text token; refused if longer than the model's window."
     ids = enc.encode_ordinary('\n') + [EOT] + enc.encode_ordinary(prompt)
     if len(ids) > window:
-        raise GPT2NBError(f"the prompt is {len(ids) - 2:,} tokens, longer than the model's window of {window - 2:,} (and 2 for "
-                          f"the document start): shorten it")
+        raise GPT2NBError(f"the prompt is {len(ids) - 2:,} tokens, longer than "
+                          f"the model's window of {window - 2:,} (and 2 for the "
+                          f"document start):" " shorten it")
     return ids
 
 # %% ../nbs/21_generate.ipynb #be678ae4
 class TextStream:
     "Text of tokens as they arrive: only whole UTF-8 characters, a character split across tokens given once complete."
-    def __init__(self, enc): self.enc, self.dec = enc, codecs.getincrementaldecoder('utf-8')(errors='replace')
-    def add(self, token:int) -> str: return self.dec.decode(self.enc.decode_single_token_bytes(token))
+    def __init__(self, enc):
+        self.enc, self.dec = enc, codecs.getincrementaldecoder('utf-8')(
+            errors='replace'
+        )
+    def add(self, token:int) -> str:
+        return self.dec.decode(self.enc.decode_single_token_bytes(token))
 
 def continue_text(model:GPT, enc, ids:list[int], max_new_tokens:int, seed:int=0, device='cpu',
-                  write=None, # write(piece) gets the text as it is made
+                  write:Callable[[str], object]|None=None, # write(piece) gets the text as it is made
                   **kw) -> tuple[str, int]: # stream's temperature, top_k, top_p
     "(the text the model writes after `ids`, until its end-of-text token; the tokens made)."
     g = torch.Generator(device=device).manual_seed(seed)
     text, n, ts = [], 0, TextStream(enc)
-    for t in stream(model, torch.tensor([ids], device=device), max_new_tokens, eot=EOT, generator=g, **kw):
+    for t in stream(
+        model,
+        torch.tensor([ids], device=device),
+        max_new_tokens,
+        eot=EOT,
+        generator=g,
+        **kw
+    ):
         n += 1
         if (t := int(t)) == EOT: break
         text.append(piece := ts.add(t))
@@ -187,13 +288,20 @@ def continue_text(model:GPT, enc, ids:list[int], max_new_tokens:int, seed:int=0,
     return ''.join(text), n
 
 # %% ../nbs/21_generate.ipynb #c95c21a5
-def _sample_main(argv=None):
+def _sample_main(argv:list[str]|None=None):
     a = sample_parser().parse_args(argv)
-    if a.max_new_tokens < 1: raise GPT2NBError(f"--max-new-tokens must be at least 1, got {a.max_new_tokens}")
-    if a.num_samples < 1: raise GPT2NBError(f"--num-samples must be at least 1, got {a.num_samples}")
+    if a.max_new_tokens < 1:
+        raise GPT2NBError(f"--max-new-tokens must be at least 1, got "
+                          f"{a.max_new_tokens}")
+    if a.num_samples < 1:
+        raise GPT2NBError(f"--num-samples must be at least 1, got "
+                          f"{a.num_samples}")
     check_sampling(a.temperature, a.top_k, a.top_p)
     prompt, device = read_prompt(a.prompt, a.prompt_file), get_device(a.device)
-    model, enc = load_model(a.ckpt, device, say=lambda m: print(m, file=sys.stderr)), get_encoding()
+    model, enc = (
+        load_model(a.ckpt, device, say=lambda m: print(m, file=sys.stderr)),
+        get_encoding(),
+    )
     check_vocab(model.config.vocab_size, f"the model in '{a.ckpt}'")
     ids = prompt_ids(enc, prompt, model.config.block_size)
     live = sys.stdout.isatty() if a.stream is None else a.stream
@@ -201,12 +309,14 @@ def _sample_main(argv=None):
     outs, n, t0 = [], 0, time.perf_counter()
     for i in range(a.num_samples):
         if write: write((SEPARATOR if i else '') + prompt)
-        text, k = continue_text(model, enc, ids, a.max_new_tokens, a.seed + i, device, write,
-                                temperature=a.temperature, top_k=a.top_k, top_p=a.top_p)
+        text, k = continue_text(model, enc, ids, a.max_new_tokens, a.seed + i,
+                                device, write, temperature=a.temperature,
+                                top_k=a.top_k, top_p=a.top_p)
         outs.append(prompt + text); n += k
     print() if live else print(SEPARATOR.join(outs))
     dt = time.perf_counter() - t0
-    print(f"{n:,} tokens in {dt:.2f} s: {n / dt:,.1f} tokens/s on {device_name(device)}", file=sys.stderr)
+    print(f"{n:,} tokens in {dt:.2f} s: {n / dt:,.1f} tokens/s on "
+          f"{device_name(device)}", file=sys.stderr)
     return outs
 
 def sample_cli():

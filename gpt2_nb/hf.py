@@ -18,21 +18,39 @@ from .model import GPT, GPTConfig
 __all__ = ['PRETRAINED', 'config_from_hf', 'from_hf', 'to_hf', 'from_pretrained', 'save_safetensors', 'load_safetensors']
 
 # %% ../nbs/06_hf.ipynb #a950d6c3
-_CONV1D = ('attn.c_attn.weight', 'attn.c_proj.weight', 'mlp.c_fc.weight', 'mlp.c_proj.weight')  # stored (in, out) by HF
+# stored (in, out) by HF
+_CONV1D = ('attn.c_attn.weight', 'attn.c_proj.weight', 'mlp.c_fc.weight',
+           'mlp.c_proj.weight')
 
 def config_from_hf(hf:dict, # a Hugging Face GPT-2 config as a dict (config.json, or config.to_dict())
                    **overrides): # GPTConfig fields to set, e.g. attention='naive'
     "The `GPTConfig` of a Hugging Face GPT-2 config, checking it is the architecture implemented here."
     C = hf['n_embd']
-    checks = {'activation_function': (hf.get('activation_function', 'gelu_new') in ('gelu_new', 'gelu_pytorch_tanh'), 'tanh GELU'),
-              'n_inner': (hf.get('n_inner') in (None, 4 * C), f'None or {4 * C}'),
-              'layer_norm_epsilon': (math.isclose(hf.get('layer_norm_epsilon', 1e-5), 1e-5), '1e-5'),
-              'scale_attn_weights': (hf.get('scale_attn_weights', True), 'True'),
-              'scale_attn_by_inverse_layer_idx': (not hf.get('scale_attn_by_inverse_layer_idx', False), 'False'),
-              'tie_word_embeddings': (hf.get('tie_word_embeddings', True), 'True')}
+    checks = {
+        'activation_function': (
+            hf.get('activation_function', 'gelu_new')
+            in ('gelu_new', 'gelu_pytorch_tanh'),
+            'tanh GELU',
+        ),
+        'n_inner': (hf.get('n_inner') in (None, 4 * C), f'None or {4 * C}'),
+        'layer_norm_epsilon': (
+            math.isclose(hf.get('layer_norm_epsilon', 1e-5), 1e-5),
+            '1e-5',
+        ),
+        'scale_attn_weights': (hf.get('scale_attn_weights', True), 'True'),
+        'scale_attn_by_inverse_layer_idx': (
+            not hf.get('scale_attn_by_inverse_layer_idx', False),
+            'False',
+        ),
+        'tie_word_embeddings': (hf.get('tie_word_embeddings', True), 'True'),
+    }
     for key, (ok, want) in checks.items():
-        if not ok: raise GPT2NBError(f"unsupported GPT-2 variant: {key}={hf.get(key)!r} (this model implements {key}={want})")
-    cfg = dict(block_size=hf['n_positions'], vocab_size=hf['vocab_size'], n_layer=hf['n_layer'], n_head=hf['n_head'],
+        if not ok:
+            raise GPT2NBError(f"unsupported GPT-2 variant: "
+                              f"{key}={hf.get(key)!r} (this model implements "
+                              f"{key}={want})")
+    cfg = dict(block_size=hf['n_positions'], vocab_size=hf['vocab_size'],
+               n_layer=hf['n_layer'], n_head=hf['n_head'],
                n_embd=C, dropout=0.0, bias=True, vocab_multiple=1)
     return GPTConfig(**{**cfg, **overrides})
 
@@ -40,27 +58,47 @@ def _load_hf_folder(path:Path):
     "Config dict and state dict from a local Hugging Face folder (single or sharded safetensors)."
     from safetensors.torch import load_file
     index = path / 'model.safetensors.index.json'
-    files = sorted(set(json.loads(index.read_text())['weight_map'].values())) if index.exists() else ['model.safetensors']
-    if not (path / 'config.json').exists() or not all((path / f).exists() for f in files):
-        raise GPT2NBError(f"'{path}' is not a Hugging Face model folder: it needs config.json and model.safetensors "
-                          "(write one with model.save_pretrained(folder))")
+    files = (
+        sorted(set(json.loads(index.read_text())['weight_map'].values()))
+        if index.exists()
+        else ['model.safetensors']
+    )
+    if not (path / 'config.json').exists() or not all(
+        (path / f).exists() for f in files
+    ):
+        raise GPT2NBError(f"'{path}' is not a Hugging Face model folder: it "
+                          f"needs config.json"
+                          " and model.safetensors (write one with "
+                          "model.save_pretrained(folder))")
     sd = {}
     for f in files: sd.update(load_file(path / f))
     return json.loads((path / 'config.json').read_text()), sd
 
 def _hf_source(model_or_path):
     "Config dict and state dict of a `GPT2LMHeadModel`, a local HF folder, or a Hub name."
-    if isinstance(model_or_path, nn.Module): return model_or_path.config.to_dict(), model_or_path.state_dict()
+    if isinstance(model_or_path, nn.Module):
+        return model_or_path.config.to_dict(), model_or_path.state_dict()
     path = Path(model_or_path)
     if path.is_dir(): return _load_hf_folder(path)
-    if path.exists(): raise GPT2NBError(f"'{path}' is a file: pass a Hugging Face model folder (config.json + model.safetensors)")
+    if path.exists():
+        raise GPT2NBError(f"'{path}' is a file: pass a Hugging Face model "
+                          f"folder (config.json" " + model.safetensors)")
     try: from transformers import GPT2LMHeadModel
-    except ImportError: raise GPT2NBError(f"no folder '{path}'; loading it from the Hugging Face Hub needs transformers: pip install transformers") from None
+    except ImportError:
+        raise GPT2NBError(f"no folder '{path}'; loading it from the Hugging "
+                          f"Face Hub needs"
+                          " transformers: pip install transformers") from None
     try:
-        with quiet_hub(): hf = GPT2LMHeadModel.from_pretrained(str(model_or_path))  # the retry warnings silenced: one line below
+        # the retry warnings silenced: one line below
+        with quiet_hub():
+            hf = GPT2LMHeadModel.from_pretrained(str(model_or_path))
     except OSError as e:
-        raise GPT2NBError(f"cannot load {str(model_or_path)!r}: the Hugging Face Hub cannot be reached or has no such model, and transformers "
-                          f"has no cached copy ({type(e).__name__}); check the name and the connection, or pass a folder written by save_pretrained") from None
+        raise GPT2NBError(
+            f"cannot load {str(model_or_path)!r}: the Hugging Face Hub cannot be"
+            " reached or has no such model, and transformers has no cached copy"
+            f" ({type(e).__name__}); check the name and the connection, or pass"
+            " a folder written by save_pretrained"
+        ) from None
     return hf.config.to_dict(), hf.state_dict()
 
 # %% ../nbs/06_hf.ipynb #b6f0c459
@@ -73,56 +111,97 @@ def from_hf(model_or_path, # a GPT2LMHeadModel, a folder with config.json + mode
     seen = set()
     with torch.no_grad():
         for k, t in hf_sd.items():
-            if k.endswith(('.attn.bias', '.attn.masked_bias')): continue  # causal-mask buffers of older versions
-            if not k.startswith(('transformer.', 'lm_head.')): k = 'transformer.' + k  # files saved from GPT2Model
-            if k == 'lm_head.weight': continue                             # tied to wte
-            if k not in sd: raise GPT2NBError(f"unexpected weight {k!r} in the Hugging Face checkpoint: is it a GPT-2?")
+            # causal-mask buffers of older versions
+            if k.endswith(('.attn.bias', '.attn.masked_bias')): continue
+            # files saved from GPT2Model
+            if not k.startswith(('transformer.', 'lm_head.')):
+                k = 'transformer.' + k
+            # tied to wte
+            if k == 'lm_head.weight': continue
+            if k not in sd:
+                raise GPT2NBError(f"unexpected weight {k!r} in the Hugging Face "
+                                  f"checkpoint: is" " it a GPT-2?")
             if k.endswith(_CONV1D): t = t.t()
-            dst = sd[k][:t.shape[0]] if k == 'transformer.wte.weight' else sd[k]  # our table may have padding rows
-            if dst.shape != t.shape: raise GPT2NBError(f"shape of {k}: checkpoint {tuple(t.shape)}, model {tuple(dst.shape)}")
+            # our table may have padding rows
+            dst = sd[k][:t.shape[0]] if k == 'transformer.wte.weight' else sd[k]
+            if dst.shape != t.shape:
+                raise GPT2NBError(f"shape of {k}: checkpoint {tuple(t.shape)}, "
+                                  f"model {tuple(dst.shape)}")
             dst.copy_(t); seen.add(k)
-        if 'transformer.wte.weight' in seen: sd['transformer.wte.weight'][model.config.vocab_size:].zero_()
+        if 'transformer.wte.weight' in seen:
+            sd['transformer.wte.weight'][model.config.vocab_size :].zero_()
     missing = sorted(set(sd) - seen - {'lm_head.weight'})
-    if missing: raise GPT2NBError(f"the Hugging Face checkpoint lacks {len(missing)} weights, e.g. {missing[0]!r}")
+    if missing:
+        raise GPT2NBError(f"the Hugging Face checkpoint lacks {len(missing)} "
+                          f"weights, e.g. {missing[0]!r}")
     return model
 
 # %% ../nbs/06_hf.ipynb #07f9b20f
 def to_hf(model:GPT):
     "A Hugging Face `GPT2LMHeadModel` with the weights of `model` (needs `transformers`)."
     try: from transformers import GPT2Config, GPT2LMHeadModel
-    except ImportError: raise GPT2NBError("to_hf needs transformers: pip install transformers") from None
+    except ImportError:
+        raise GPT2NBError(
+            "to_hf needs transformers: pip install transformers"
+        ) from None
     c = model.config
-    eos = 50256 if c.vocab_size > 50256 else None  # GPT-2's <|endoftext|>, if the vocabulary has it
-    hf = GPT2LMHeadModel(GPT2Config(vocab_size=c.vocab_size, n_positions=c.block_size, n_embd=c.n_embd, n_layer=c.n_layer,
-                                    n_head=c.n_head, activation_function='gelu_new', resid_pdrop=c.dropout,
-                                    embd_pdrop=c.dropout, attn_pdrop=c.dropout, bos_token_id=eos, eos_token_id=eos))
+    # GPT-2's <|endoftext|>, if the vocabulary has it
+    eos = 50256 if c.vocab_size > 50256 else None
+    hf = GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=c.vocab_size,
+            n_positions=c.block_size,
+            n_embd=c.n_embd,
+            n_layer=c.n_layer,
+            n_head=c.n_head,
+            activation_function='gelu_new',
+            resid_pdrop=c.dropout,
+            embd_pdrop=c.dropout,
+            attn_pdrop=c.dropout,
+            bos_token_id=eos,
+            eos_token_id=eos,
+        )
+    )
     hf_sd = hf.state_dict()
     with torch.no_grad():
         for k, t in model.state_dict().items():
             if k == 'lm_head.weight': continue
             if k.endswith(_CONV1D): t = t.t()
-            if k == 'transformer.wte.weight': t = t[:c.vocab_size]  # drop the padding rows
+            # drop the padding rows
+            if k == 'transformer.wte.weight': t = t[:c.vocab_size]
             hf_sd[k].copy_(t)
         for k in set(hf_sd) - set(model.state_dict()):
-            if k.endswith('.bias'): hf_sd[k].zero_()  # bias=False: a zero bias is no bias
+            # bias=False: a zero bias is no bias
+            if k.endswith('.bias'): hf_sd[k].zero_()
     return hf.to(model.lm_head.weight.device).train(model.training)
 
 # %% ../nbs/06_hf.ipynb #9a0ce530
-PRETRAINED = ('gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl')  # OpenAI's GPT-2 checkpoints, by their Hub names
+# OpenAI's GPT-2 checkpoints, by their Hub names
+PRETRAINED = ('gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl')
 
 def from_pretrained(name:str='gpt2', # one of PRETRAINED, or a local Hugging Face GPT-2 folder
                     **overrides) -> GPT: # GPTConfig fields to set, e.g. attention='naive'
     "OpenAI's GPT-2 weights in a `GPT`, through transformers (downloaded once, then cached), or from a local folder."
     if not Path(name).is_dir() and name not in PRETRAINED:
-        raise GPT2NBError(f"unknown pretrained model '{name}': use one of {', '.join(PRETRAINED)}, or a local Hugging Face folder")
-    return from_hf(name, **overrides)  # a folder, or a Hub name through transformers (from_hf's loader)
+        raise GPT2NBError(f"unknown pretrained model '{name}': use one of "
+                          f"{', '.join(PRETRAINED)}, or a local Hugging Face "
+                          f"folder")
+    # a folder, or a Hub name through transformers (from_hf's loader)
+    return from_hf(name, **overrides)
 
 # %% ../nbs/06_hf.ipynb #7c54f295
 def save_safetensors(model:GPT, path): # file to write (e.g. 'model.safetensors')
     "Write the weights and config of `model` to a safetensors file, atomically."
     from safetensors.torch import save
-    sd = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if k != 'lm_head.weight'}
-    data = save(sd, metadata={'format': 'pt', 'gpt2_nb_config': json.dumps(asdict(model.config))})
+    sd = {k: v.detach().contiguous().cpu() for k,
+          v in model.state_dict().items() if k != 'lm_head.weight'}
+    data = save(
+        sd,
+        metadata={
+            'format': 'pt',
+            'gpt2_nb_config': json.dumps(asdict(model.config)),
+        },
+    )
     with atomic_write(path) as f: f.write(data)
     return Path(path)
 
@@ -132,14 +211,22 @@ def load_safetensors(path, # a file written by save_safetensors
     "A `GPT` rebuilt from a file written by `save_safetensors`."
     from safetensors import safe_open
     path = Path(path)
-    if not path.is_file(): raise GPT2NBError(f"no weights file '{path}': pass a file written by save_safetensors")
+    if not path.is_file():
+        raise GPT2NBError(f"no weights file '{path}': pass a file written by "
+                          f"save_safetensors")
     with safe_open(str(path), framework='pt', device=str(device)) as f:
         meta = f.metadata() or {}
         if 'gpt2_nb_config' not in meta:
-            raise GPT2NBError(f"'{path}' has no gpt2_nb config: it was not written by save_safetensors (for Hugging Face files use from_hf)")
+            raise GPT2NBError(
+                f"'{path}' has no gpt2_nb config: it was not written by"
+                " save_safetensors (for Hugging Face files use from_hf)"
+            )
         sd = {k: f.get_tensor(k) for k in f.keys()}
-    with torch.device(device): model = GPT(GPTConfig(**{**json.loads(meta['gpt2_nb_config']), **overrides}))
+    with torch.device(device):
+        model = GPT(GPTConfig(**{**json.loads(meta['gpt2_nb_config']),
+                                 **overrides}))
     missing, unexpected = model.load_state_dict(sd, strict=False)
     if missing != ['lm_head.weight'] or unexpected:
-        raise GPT2NBError(f"'{path}' does not fit its config: missing {missing[:2]}, unexpected {unexpected[:2]}")
+        raise GPT2NBError(f"'{path}' does not fit its config: missing "
+                          f"{missing[:2]}, unexpected {unexpected[:2]}")
     return model

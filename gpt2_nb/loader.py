@@ -26,11 +26,26 @@ def write_shards(out, # the folder to write (created if needed)
     out = ensure_dir(out, 'data folder')
     for arrays in splits.values():
         for a in arrays:
-            if np.asarray(a).dtype != np.uint16: raise GPT2NBError(f"shards hold uint16 token ids, got {np.asarray(a).dtype}")
-    shards = [dict(split=split, **write_shard(out/f"{split}_{i:06d}.npy", np.asarray(a)))
-              for split, arrays in splits.items() for i, a in enumerate(arrays)]
-    man = dict(version=MANIFEST_VERSION, source=source, shards=shards,
-               tokens={split: sum(len(a) for a in splits.get(split, ())) for split in ('train', 'val')})
+            if np.asarray(a).dtype != np.uint16:
+                raise GPT2NBError(f"shards hold uint16 token ids, got "
+                                  f"{np.asarray(a).dtype}")
+    shards = [
+        dict(
+            split=split,
+            **write_shard(out / f"{split}_{i:06d}.npy", np.asarray(a)),
+        )
+        for split, arrays in splits.items()
+        for i, a in enumerate(arrays)
+    ]
+    man = dict(
+        version=MANIFEST_VERSION,
+        source=source,
+        shards=shards,
+        tokens={
+            split: sum(len(a) for a in splits.get(split, ()))
+            for split in ('train', 'val')
+        },
+    )
     with atomic_write(out/MANIFEST, 'w') as f: json.dump(man, f, indent=1)
     return out
 
@@ -42,7 +57,8 @@ def n_windows(n_tokens:int, # tokens in a shard
     return max(n_tokens - 1, 0) // seq_len
 
 # %% ../nbs/03_loader.ipynb #e270f21d
-_SHARD_TAG, _WINDOW_TAG = 1, 2  # distinct tags keep the two kinds of seed lists apart
+# distinct tags keep the two kinds of seed lists apart
+_SHARD_TAG, _WINDOW_TAG = 1, 2
 
 def shard_order(seed:int, epoch:int, n_shards:int) -> np.ndarray:
     "The order in which epoch `epoch` visits `n_shards` shards: a permutation drawn from `(seed, epoch)` only."
@@ -50,10 +66,13 @@ def shard_order(seed:int, epoch:int, n_shards:int) -> np.ndarray:
 
 def window_order(seed:int, epoch:int, shard:int, n:int) -> np.ndarray:
     "The order in which epoch `epoch` visits the `n` windows of shard `shard`, drawn from `(seed, epoch, shard)` only."
-    return np.random.default_rng([seed, epoch, _WINDOW_TAG, shard]).permutation(n)
+    return np.random.default_rng([seed, epoch, _WINDOW_TAG, shard]).permutation(
+        n
+    )
 
 # %% ../nbs/03_loader.ipynb #d22a18c1
-def _batch_positions(batch:int, rank:int, world_size:int, batch_size:int) -> np.ndarray:
+def _batch_positions(batch:int, rank:int, world_size:int,
+                     batch_size:int) -> np.ndarray:
     "Positions in the epoch's window order of the rows of batch `batch` on rank `rank`."
     first = (batch*world_size + rank)*batch_size
     return np.arange(first, first + batch_size)
@@ -63,38 +82,66 @@ def read_manifest(data_dir) -> dict:
     "The `manifest.json` of a folder written by `gpt2nb_prepare`, checked, or a `GPT2NBError` saying how to make one."
     d = Path(data_dir)
     prep = f"run gpt2nb_prepare --out {d}"
-    if not d.is_dir(): raise GPT2NBError(f"data folder '{d}' does not exist: {prep} first, or pass the folder it wrote")
+    if not d.is_dir():
+        raise GPT2NBError(f"data folder '{d}' does not exist: {prep} first, or "
+                          f"pass the folder" " it wrote")
     m = d/MANIFEST
     if not m.is_file():
-        raise GPT2NBError(f"no manifest.json in '{d}' (gpt2nb_prepare writes it last, so preparation never finished there): {prep}")
+        raise GPT2NBError(f"no manifest.json in '{d}' (gpt2nb_prepare writes it "
+                          f"last, so preparation never finished there): {prep}")
     try: man = json.loads(m.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as e:
-        raise GPT2NBError(f"cannot read manifest '{m}' ({str(e).splitlines()[0]}): {prep} to rewrite it") from None
-    if problem := manifest_problem(man): raise GPT2NBError(f"manifest '{m}' {problem}: {prep} to rewrite it")
+        raise GPT2NBError(f"cannot read manifest '{m}' "
+                          f"({str(e).splitlines()[0]}): {prep} to"
+                          " rewrite it") from None
+    if problem := manifest_problem(man):
+        raise GPT2NBError(f"manifest '{m}' {problem}: {prep} to rewrite it")
     return man
 
 def _entry_problem(i:int, s) -> str|None:
     "What is wrong with entry `i` of a manifest's shard list, if anything."
-    if not isinstance(s, dict): return f"has shard entry {i} that is not an object"
+    if not isinstance(s,
+                      dict): return f"has shard entry {i} that is not an object"
     f, split, n, sha = (s.get(k) for k in ('file', 'split', 'tokens', 'sha256'))
-    if not (isinstance(f, str) and SHARD_RE.fullmatch(f)): return f"has shard entry {i} with file {f!r}, not a name like train_000000.npy"
-    if split not in ('train', 'val') or not f.startswith(f"{split}_"): return f"lists {f} under split {split!r}"
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0: return f"gives {f} a token count of {n!r}"
-    if not (isinstance(sha, str) and re.fullmatch('[0-9a-f]{64}', sha)): return f"gives {f} no sha256 (64 hex digits)"
+    if not (isinstance(f, str) and SHARD_RE.fullmatch(f)):
+        return (
+            f"has shard entry {i} with file {f!r}, not a name like"
+            " train_000000.npy"
+        )
+    if split not in ('train', 'val') or not f.startswith(f"{split}_"):
+        return f"lists {f} under split {split!r}"
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        return f"gives {f} a token count of {n!r}"
+    if not (isinstance(sha, str) and re.fullmatch('[0-9a-f]{64}', sha)):
+        return f"gives {f} no sha256 (64 hex digits)"
 
 def manifest_problem(man) -> str|None:
     "What makes `man` not a manifest as `gpt2nb_prepare` writes it (None if nothing): its schema, and entries added or lost."
     if not isinstance(man, dict): return "is not a JSON object"
-    if man.get('version') != MANIFEST_VERSION: return f"has version {man.get('version')!r}, not {MANIFEST_VERSION}"
-    if not isinstance(shards := man.get('shards'), list): return "has no 'shards' list"
-    if bad := next(filter(None, (_entry_problem(i, s) for i, s in enumerate(shards))), None): return bad
+    if man.get('version') != MANIFEST_VERSION:
+        return f"has version {man.get('version')!r}, not {MANIFEST_VERSION}"
+    if not isinstance(shards := man.get('shards'),
+                      list): return "has no 'shards' list"
+    if bad := next(
+        filter(None, (_entry_problem(i, s) for i, s in enumerate(shards))), None
+    ):
+        return bad
     totals = man.get('tokens') if isinstance(man.get('tokens'), dict) else {}
     for split in ('train', 'val'):
         mine = [s for s in shards if s['split'] == split]
-        if [s['file'] for s in mine] != [f"{split}_{k:06d}.npy" for k in range(len(mine))]:
-            return f"does not list the {split} shards once each, in order from {split}_000000.npy"
-        if sum(s['tokens'] for s in mine) != totals.get(split, 0):  # an entry removed or added by hand
-            return f"lists {sum(s['tokens'] for s in mine):,} {split} tokens in its shards but {totals.get(split)!r} in its total"
+        if [s['file'] for s in mine] != [
+            f"{split}_{k:06d}.npy" for k in range(len(mine))
+        ]:
+            return (
+                f"does not list the {split} shards once each, in order from"
+                f" {split}_000000.npy"
+            )
+        # an entry removed or added by hand
+        if sum(s['tokens'] for s in mine) != totals.get(split, 0):
+            return (
+                f"lists {sum(s['tokens'] for s in mine):,} {split} tokens in its"
+                f" shards but {totals.get(split)!r} in its total"
+            )
 
 # %% ../nbs/03_loader.ipynb #524a6373
 def open_shard(path, # a .npy shard
@@ -102,76 +149,135 @@ def open_shard(path, # a .npy shard
               ) -> np.memmap:
     "Memory-map a uint16 shard after checking its header and file size against the manifest (no data is read)."
     path = Path(path)
-    fix = f"rerun gpt2nb_prepare with the same --source and --out {path.parent} to rewrite it"
-    if not path.is_file(): raise GPT2NBError(f"shard '{path}' listed in the manifest is missing: {fix}")
+    fix = (
+        f"rerun gpt2nb_prepare with the same --source and --out {path.parent} to"
+        " rewrite it"
+    )
+    if not path.is_file():
+        raise GPT2NBError(f"shard '{path}' listed in the manifest is missing: "
+                          f"{fix}")
     with open(path, 'rb') as f: magic = f.read(6)
-    if magic != b'\x93NUMPY': raise GPT2NBError(f"shard '{path}' is not a .npy file (it starts with {magic!r}): {fix}")
+    if magic != b'\x93NUMPY':
+        raise GPT2NBError(f"shard '{path}' is not a .npy file (it starts with "
+                          f"{magic!r}): {fix}")
     try: a = np.load(path, mmap_mode='r')
     except (ValueError, EOFError, OSError) as e:
-        raise GPT2NBError(f"shard '{path}' is truncated or corrupt ({str(e).splitlines()[0]}): {fix}") from None
+        raise GPT2NBError(f"shard '{path}' is truncated or corrupt "
+                          f"({str(e).splitlines()[0]}): {fix}") from None
     if a.dtype != np.uint16 or a.ndim != 1:
-        raise GPT2NBError(f"shard '{path}' holds {a.dtype} {a.shape}, not a 1-d uint16 token array "
-                          f"(it was not written by gpt2nb_prepare): {fix}")
+        raise GPT2NBError(f"shard '{path}' holds {a.dtype} {a.shape}, not a 1-d "
+                          f"uint16 token array (it was not written by "
+                          f"gpt2nb_prepare): {fix}")
     if path.stat().st_size != a.offset + a.nbytes:
-        raise GPT2NBError(f"shard '{path}' is {path.stat().st_size} bytes but its header says {a.offset + a.nbytes} (corrupt): {fix}")
+        raise GPT2NBError(f"shard '{path}' is {path.stat().st_size} bytes but "
+                          f"its header says {a.offset + a.nbytes} (corrupt): "
+                          f"{fix}")
     if len(a) != tokens:
-        raise GPT2NBError(f"shard '{path}' holds {len(a):,} tokens but the manifest says {tokens:,} "
-                          f"(the folder mixes two preparations): {fix}")
+        raise GPT2NBError(f"shard '{path}' holds {len(a):,} tokens but the "
+                          f"manifest says {tokens:,} (the folder mixes two "
+                          f"preparations): {fix}")
     return a
 
 def verify_shard(path, sha256:str):
     "Check a shard's bytes against the sha256 its manifest gives (this reads the whole file once)."
     if sha256_file(path) != sha256:
-        raise GPT2NBError(f"shard '{path}' does not match its sha256 in the manifest (its content changed after "
-                          f"gpt2nb_prepare wrote it): rerun gpt2nb_prepare with the same --source and --out {Path(path).parent}")
+        raise GPT2NBError(f"shard '{path}' does not match its sha256 in the "
+                          f"manifest (its"
+                          " content changed after gpt2nb_prepare wrote it): "
+                          "rerun gpt2nb_prepare with the same --source and --out"
+                          f" {Path(path).parent}")
 
 # %% ../nbs/03_loader.ipynb #76f48f8a
-_FLAGS = dict(batch_size='--batch-size', seq_len='--seq-len', world_size='the same number of processes',
-              seed='--seed', split='the same split', shuffle='the same shuffle setting', shards='the same --data folder')
+_FLAGS = dict(batch_size='--batch-size', seq_len='--seq-len',
+              world_size='the same number of processes', seed='--seed',
+              split='the same split', shuffle='the same shuffle setting',
+              shards='the same --data folder')
 
 def _check_sizes(batch_size, seq_len, world_size, seed, rank):
     "The loader's sizes must be integers in range; each mistake is one line that says which flag to change."
-    for name, v, lo in (('batch_size', batch_size, 1), ('seq_len', seq_len, 1), ('world_size', world_size, 1), ('seed', seed, 0)):
+    for name, v, lo in (
+        ('batch_size', batch_size, 1),
+        ('seq_len', seq_len, 1),
+        ('world_size', world_size, 1),
+        ('seed', seed, 0),
+    ):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-            fix = 'launch one process per rank with torchrun' if name == 'world_size' else f"pass {_FLAGS[name]} {lo} or more"
-            raise GPT2NBError(f"{name} must be an integer >= {lo}, got {v!r}: {fix}")
-    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or not 0 <= rank < world_size:
-        raise GPT2NBError(f"rank {rank!r} is not an integer in [0, {world_size}): launch with torchrun so each process gets its own rank")
+            fix = (
+                'launch one process per rank with torchrun'
+                if name == 'world_size'
+                else f"pass {_FLAGS[name]} {lo} or more"
+            )
+            raise GPT2NBError(f"{name} must be an integer >= {lo}, got {v!r}: "
+                              f"{fix}")
+    if (
+        isinstance(rank, bool)
+        or not isinstance(rank, (int, np.integer))
+        or not 0 <= rank < world_size
+    ):
+        raise GPT2NBError(f"rank {rank!r} is not an integer in [0, "
+                          f"{world_size}): launch with"
+                          " torchrun so each process gets its own rank")
 
 def _split_entries(man:dict, split:str, data_dir:Path) -> list:
     "The manifest's shards of `split`, or a one-line error naming the splits there are."
     entries = [s for s in man['shards'] if s['split'] == split]
     if not entries:
         have = sorted({s['split'] for s in man['shards']})
-        raise GPT2NBError(f"no '{split}' shards in '{data_dir}' (it has: {', '.join(have) or 'none'}): "
-                          + ("rerun gpt2nb_prepare with --val-tokens above 0" if split == 'val' else "use split 'train' or 'val', or rerun gpt2nb_prepare"))
+        raise GPT2NBError(
+            f"no '{split}' shards in '{data_dir}' (it has:"
+            f" {', '.join(have) or 'none'}): "
+            + (
+                "rerun gpt2nb_prepare with --val-tokens above 0"
+                if split == 'val'
+                else "use split 'train' or 'val', or rerun gpt2nb_prepare"
+            )
+        )
     return entries
 
 def _check_state(d:dict, mine:dict, batches_per_epoch:int):
     "A saved loader state must come from the same data and settings, and point inside an epoch."
-    for k in ('split', 'shuffle', 'batch_size', 'seq_len', 'world_size', 'seed', 'shards', 'tokens', 'data'):
-        if d.get(k) != mine[k] and (k != 'data' or k in d):  # ('data' came later: older states lack it)
+    for k in ('split', 'shuffle', 'batch_size', 'seq_len', 'world_size', 'seed',
+              'shards', 'tokens', 'data'):
+        # ('data' came later: older states lack it)
+        if d.get(k) != mine[k] and (k != 'data' or k in d):
             what = 'the data' if k in ('shards', 'tokens', 'data') else k
-            shown = '' if k in ('shards', 'tokens', 'data') else f" ({d.get(k)!r}, now {mine[k]!r})"
-            raise GPT2NBError(f"the checkpoint's loader state has a different {what}{shown}: resume with {_FLAGS.get(k, _FLAGS['shards'])}")
+            shown = '' if k in ('shards', 'tokens',
+                                'data') else f" ({d.get(k)!r}, now {mine[k]!r})"
+            raise GPT2NBError(f"the checkpoint's loader state has a different "
+                              f"{what}{shown}: resume with "
+                              f"{_FLAGS.get(k, _FLAGS['shards'])}")
     epoch, b = d.get('epoch'), d.get('batch_in_epoch')
-    if not (isinstance(epoch, int) and isinstance(b, int) and epoch >= 0 and 0 <= b <= batches_per_epoch):
-        raise GPT2NBError(f"the checkpoint's loader state is invalid (epoch={epoch!r}, batch_in_epoch={b!r}): start a new run")
+    if not (
+        isinstance(epoch, int)
+        and isinstance(b, int)
+        and epoch >= 0
+        and 0 <= b <= batches_per_epoch
+    ):
+        raise GPT2NBError(f"the checkpoint's loader state is invalid "
+                          f"(epoch={epoch!r}, batch_in_epoch={b!r}): start a "
+                          f"new run")
 
 def _check_ids(shard, path, vocab_size:int):
     "Every token id of a shard must be below the model's vocabulary size."
     if len(shard) and (m := int(shard.max())) >= vocab_size:
-        raise GPT2NBError(f"shard '{path}' holds token id {m}, outside the model's vocabulary of {vocab_size}: "
-                          "prepare the data with gpt2nb_prepare (the GPT-2 tokenizer)")
+        raise GPT2NBError(f"shard '{path}' holds token id {m}, outside the "
+                          f"model's vocabulary of {vocab_size}: prepare the "
+                          f"data with gpt2nb_prepare (the GPT-2" " tokenizer)")
 
 def _check_fills_a_batch(tl):
     "A split must fill at least one step of `B*W` windows."
     if tl.batches_per_epoch: return
-    where = (f"shard '{tl.files[0]}' in '{tl.data_dir}' holds" if len(tl.files) == 1
-             else f"the {len(tl.files)} '{tl.split}' shards in '{tl.data_dir}' hold")
-    raise GPT2NBError(f"{where} {tl.tokens:,} tokens, too short for one batch of {tl.batch_size*tl.world_size} rows of "
-                      f"seq_len+1={tl.seq_len+1} tokens{f' over {tl.world_size} ranks' if tl.world_size > 1 else ''}: "
-                      "use a smaller --batch-size or --seq-len, or prepare more data")
+    where = (
+        f"shard '{tl.files[0]}' in '{tl.data_dir}' holds"
+        if len(tl.files) == 1
+        else f"the {len(tl.files)} '{tl.split}' shards in '{tl.data_dir}' hold"
+    )
+    raise GPT2NBError(
+        f"{where} {tl.tokens:,} tokens, too short for one batch of"
+        f" {tl.batch_size*tl.world_size} rows of seq_len+1={tl.seq_len+1}"
+        f" tokens{f' over {tl.world_size} ranks' if tl.world_size > 1 else ''}:"
+        " use a smaller --batch-size or --seq-len, or prepare more data"
+    )
 
 # %% ../nbs/03_loader.ipynb #603d024e
 class EpochDealer:
@@ -179,14 +285,24 @@ class EpochDealer:
     def _start_epoch(self, epoch):
         "Lay out epoch `epoch`: its shard order and the cumulative window counts along it."
         self.epoch, self.batch_in_epoch = epoch, 0
-        self._order = shard_order(self.seed, epoch, len(self.shards)) if self.shuffle else np.arange(len(self.shards))
-        self._ends = np.cumsum(self.windows[self._order])  # position just past the last window of each shard in order
-        self._perms = OrderedDict()  # window orders of the few shards visited lately
+        self._order = (
+            shard_order(self.seed, epoch, len(self.shards))
+            if self.shuffle
+            else np.arange(len(self.shards))
+        )
+        # position just past the last window of each shard in order
+        self._ends = np.cumsum(self.windows[self._order])
+        # window orders of the few shards visited lately
+        self._perms = OrderedDict()
 
     def _window_order(self, k):
         "Shard `k`'s window order this epoch (computed on first use, a few kept)."
         if k not in self._perms:
-            self._perms[k] = window_order(self.seed, self.epoch, int(k), int(self.windows[k])) if self.shuffle else None
+            self._perms[k] = (
+                window_order(self.seed, self.epoch, int(k), int(self.windows[k]))
+                if self.shuffle
+                else None
+            )
             if len(self._perms) > 4: self._perms.popitem(last=False)
         return self._perms[k]
 
@@ -198,18 +314,25 @@ class EpochDealer:
 
     def next_batch(self):
         "The next `(x, y)` pair of int64 (B, T) tensors for this rank, y = x shifted by one; a new epoch starts by itself."
-        if self.batch_in_epoch == self.batches_per_epoch: self._start_epoch(self.epoch + 1)
+        if self.batch_in_epoch == self.batches_per_epoch:
+            self._start_epoch(self.epoch + 1)
         B, T = self.batch_size, self.seq_len
-        pos = _batch_positions(self.batch_in_epoch, self.rank, self.world_size, B)
-        i = np.searchsorted(self._ends, pos, side='right')  # index into the epoch's shard order
-        local = pos - (self._ends[i] - self.windows[self._order[i]])  # window index within that shard, in epoch order
+        pos = _batch_positions(self.batch_in_epoch, self.rank, self.world_size,
+                               B)
+        # index into the epoch's shard order
+        i = np.searchsorted(self._ends, pos, side='right')
+        # window index within that shard, in epoch order
+        local = pos - (self._ends[i] - self.windows[self._order[i]])
         buf = np.empty((B, T+1), dtype=np.int64)
         for row, (k, w) in enumerate(zip(self._order[i], local)):
             perm = self._window_order(k)
             s = int(perm[w] if perm is not None else w)*T
             buf[row] = self.shards[k][s:s+T+1]
         self.batch_in_epoch += 1
-        return torch.from_numpy(buf[:, :-1].copy()), torch.from_numpy(buf[:, 1:].copy())  # (B, T) each
+        # (B, T) each
+        return torch.from_numpy(buf[:, :-1].copy()), torch.from_numpy(
+            buf[:, 1:].copy()
+        )
 
 # %% ../nbs/03_loader.ipynb #85adb7dd
 class TokenLoader(EpochDealer):
@@ -221,36 +344,56 @@ class TokenLoader(EpochDealer):
                  rank=0,         # this process's rank in [0, world_size)
                  world_size=1,   # number of processes sharing the data
                  seed=0,         # the shuffle seed; each epoch's order comes from (seed, epoch)
-                 shuffle=None,   # shuffle shards and windows each epoch (default: for train, not for val)
-                 vocab_size=None, # if given, check that every token id is below it (reads the data once)
+                 shuffle:bool|None=None, # shuffle shards and windows each epoch (default: for train, not for val)
+                 vocab_size:int|None=None, # if given, check that every token id is below it (reads the data once)
                  verify=True,    # check each shard against its sha256 in the manifest (reads the data once)
                 ):
         _check_sizes(batch_size, seq_len, world_size, seed, rank)
         self.data_dir, self.split = Path(data_dir), split
-        self.batch_size, self.seq_len, self.rank, self.world_size, self.seed = int(batch_size), int(seq_len), int(rank), int(world_size), int(seed)
+        self.batch_size, self.seq_len, self.rank, self.world_size, self.seed = (
+            int(batch_size),
+            int(seq_len),
+            int(rank),
+            int(world_size),
+            int(seed),
+        )
         self.shuffle = (split == 'train') if shuffle is None else bool(shuffle)
-        entries = _split_entries(read_manifest(self.data_dir), split, self.data_dir)
+        entries = _split_entries(read_manifest(self.data_dir), split,
+                                 self.data_dir)
         self.files = [s['file'] for s in entries]
-        self.shards = [open_shard(self.data_dir/s['file'], s['tokens']) for s in entries]
+        self.shards = [open_shard(self.data_dir / s['file'],
+                                  s['tokens']) for s in entries]
         if verify:
             for s in entries: verify_shard(self.data_dir/s['file'], s['sha256'])
-        self.digest = hashlib.sha256(' '.join(s['sha256'] for s in entries).encode()).hexdigest()[:16]  # the data, in short
+        # the data, in short
+        self.digest = hashlib.sha256(
+            ' '.join(s['sha256'] for s in entries).encode()
+        ).hexdigest()[:16]
         self.tokens = sum(len(s) for s in self.shards)
-        self.windows = np.array([n_windows(len(s), self.seq_len) for s in self.shards], dtype=np.int64)
-        self.batches_per_epoch = int(self.windows.sum()) // (self.batch_size*self.world_size)
+        self.windows = np.array(
+            [n_windows(len(s), self.seq_len) for s in self.shards],
+            dtype=np.int64,
+        )
+        self.batches_per_epoch = int(self.windows.sum()) // (
+            self.batch_size * self.world_size
+        )
         _check_fills_a_batch(self)
         if vocab_size is not None: self.check_vocab(vocab_size)
         self.reset()
 
     def check_vocab(self, vocab_size):
         "A `GPT2NBError` if a token id is `vocab_size` or more (an embedding lookup would fail mid-run)."
-        for f, s in zip(self.files, self.shards): _check_ids(s, self.data_dir/f, vocab_size)
+        for f, s in zip(self.files, self.shards):
+            _check_ids(s, self.data_dir / f, vocab_size)
 
     def state_dict(self) -> dict:
         "The loader's position and the settings it depends on, in plain types (the same on every rank)."
-        return dict(version=1, epoch=self.epoch, batch_in_epoch=self.batch_in_epoch, seed=self.seed, split=self.split,
-                    shuffle=self.shuffle, batch_size=self.batch_size, seq_len=self.seq_len, world_size=self.world_size,
-                    shards=list(self.files), tokens=int(self.tokens), data=self.digest)
+        return dict(version=1, epoch=self.epoch,
+                    batch_in_epoch=self.batch_in_epoch, seed=self.seed,
+                    split=self.split, shuffle=self.shuffle,
+                    batch_size=self.batch_size, seq_len=self.seq_len,
+                    world_size=self.world_size, shards=list(self.files),
+                    tokens=int(self.tokens), data=self.digest)
 
     def load_state_dict(self, d:dict):
         "Continue from `d` (any rank's `state_dict`): the next batch is the one an uninterrupted run would get."
@@ -259,5 +402,10 @@ class TokenLoader(EpochDealer):
         self.batch_in_epoch = d['batch_in_epoch']
 
     def __repr__(self):
-        return (f"TokenLoader({self.split}: {len(self.files)} shard{'s'[:len(self.files) != 1]}, {self.tokens:,} tokens, B={self.batch_size}, T={self.seq_len}, "
-                f"rank {self.rank}/{self.world_size}, {self.batches_per_epoch} batches, {'shuffled' if self.shuffle else 'in order'})")
+        return (
+            f"TokenLoader({self.split}: {len(self.files)}"
+            f" shard{'s'[:len(self.files) != 1]}, {self.tokens:,} tokens,"
+            f" B={self.batch_size}, T={self.seq_len}, rank"
+            f" {self.rank}/{self.world_size}, {self.batches_per_epoch} batches,"
+            f" {'shuffled' if self.shuffle else 'in order'})"
+        )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math, time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -15,7 +16,13 @@ from .attention import ATTENTIONS
 from .loader import n_windows
 from .model import GPT, GPTConfig, PRESETS
 from .speed import linear_cross_entropy, mfu
-from .precision import DEVICES, LOSSES, PRECISIONS, choose_settings, device_name
+from gpt2_nb.precision import (
+    DEVICES,
+    LOSSES,
+    PRECISIONS,
+    choose_settings,
+    device_name,
+)
 
 # %% auto #0
 __all__ = ['PARALLELS', 'RECIPE_FIELDS', 'RECIPES', 'TOKENS_PER_PARAM', 'MAX_EPOCHS', 'AT_LEAST', 'CHOICES', 'lr_at',
@@ -33,11 +40,13 @@ def lr_at(it:int,             # optimizer steps already taken (0 for the first s
     if it < warmup_steps: return max_lr * (it + 1) / warmup_steps
     decay_steps = max(max_steps - 1 - warmup_steps, 1)
     ratio = min((it - warmup_steps) / decay_steps, 1.0)
-    coeff = 0.5 * (1.0 + math.cos(math.pi * ratio))  # 1 at the end of warmup, 0 at the last step
+    # 1 at the end of warmup, 0 at the last step
+    coeff = 0.5 * (1.0 + math.cos(math.pi * ratio))
     return max_lr * (min_lr_ratio + coeff * (1 - min_lr_ratio))
 
 # %% ../nbs/09_train_loop.ipynb #eabf595f
-PARALLELS = ('ddp', 'fsdp')  # how several processes share a run: DDP or FSDP (their lessons)
+# how several processes share a run: DDP or FSDP (their lessons)
+PARALLELS = ('ddp', 'fsdp')
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -89,74 +98,134 @@ class TrainConfig:
     dry_run:bool = False           # print the plan of the run and exit: nothing trained or written
 
 # %% ../nbs/09_train_loop.ipynb #674f4184
-RECIPE_FIELDS = ('total_batch', 'batch_size', 'seq_len', 'max_steps', 'lr', 'warmup_steps', 'warmup_frac', 'eval_every',
+RECIPE_FIELDS = ('total_batch', 'batch_size', 'seq_len', 'max_steps', 'lr',
+                 'warmup_steps', 'warmup_frac', 'eval_every',
                  'eval_batches', 'log_every', 'sample_tokens', 'ckpt_every')
-_GPT2 = dict(total_batch=2**19, batch_size=16, seq_len=1024, max_steps=None, lr=6e-4, warmup_steps=None,
-             warmup_frac=715 / 19073, eval_every=25, eval_batches=20, log_every=1, sample_tokens=64, ckpt_every=50)
-RECIPES = {  # the training settings that go with each model size (the shapes are gpt2_nb.model.PRESETS)
-    'tiny':        dict(total_batch=None, batch_size=8, seq_len=128, max_steps=500, lr=3e-3, warmup_steps=40, warmup_frac=None,
-                        eval_every=50, eval_batches=10, log_every=10, sample_tokens=48, ckpt_every=100),  # the main job
-    'gpt2':        _GPT2,                                           # 124M: GPT-3 table 2.1, 125M row
-    'gpt2-medium': {**_GPT2, 'lr': 3e-4},                           # 355M: 350M row
-    'gpt2-large':  {**_GPT2, 'lr': 2.5e-4, 'batch_size': 8},        # 774M: 760M row
-    'gpt2-xl':     {**_GPT2, 'lr': 2e-4, 'batch_size': 8, 'total_batch': 2**20},  # 1558M: 1.3B row
+_GPT2 = dict(total_batch=2**19, batch_size=16, seq_len=1024, max_steps=None,
+             lr=6e-4, warmup_steps=None, warmup_frac=715 / 19073, eval_every=25,
+             eval_batches=20, log_every=1, sample_tokens=64, ckpt_every=50)
+# the training settings that go with each model size (the shapes are
+# gpt2_nb.model.PRESETS)
+RECIPES = {
+    # the main job
+    'tiny': dict(total_batch=None, batch_size=8, seq_len=128, max_steps=500,
+                 lr=3e-3, warmup_steps=40, warmup_frac=None, eval_every=50,
+                 eval_batches=10, log_every=10, sample_tokens=48,
+                 ckpt_every=100),
+    # 124M: GPT-3 table 2.1, 125M row
+    'gpt2': _GPT2,
+    # 355M: 350M row
+    'gpt2-medium': {**_GPT2, 'lr': 3e-4},
+    # 774M: 760M row
+    'gpt2-large': {**_GPT2, 'lr': 2.5e-4, 'batch_size': 8},
+    # 1558M: 1.3B row
+    'gpt2-xl': {**_GPT2, 'lr': 2e-4, 'batch_size': 8, 'total_batch': 2**20},
 }
-TOKENS_PER_PARAM, MAX_EPOCHS = 20, 4  # Chinchilla's compute-optimal budget; the most passes over the same data
+# Chinchilla's compute-optimal budget; the most passes over the same data
+TOKENS_PER_PARAM, MAX_EPOCHS = 20, 4
 
 # %% ../nbs/09_train_loop.ipynb #a4927792
 def fill(cfg:TrainConfig) -> tuple[dict, dict]:
     "Every setting's value and its source: asked ('flag'), the preset's recipe ('preset') or the dataclass ('default')."
-    if cfg.preset not in RECIPES: raise GPT2NBError(f"unknown preset '{cfg.preset}': use one of {', '.join(RECIPES)}")
+    if cfg.preset not in RECIPES:
+        raise GPT2NBError(f"unknown preset '{cfg.preset}': use one of "
+                          f"{', '.join(RECIPES)}")
     if cfg.max_steps is not None and cfg.epochs is not None:
-        raise GPT2NBError(f"--max-steps {cfg.max_steps} and --epochs {cfg.epochs:g} both say how long to train: give one of them")
+        raise GPT2NBError(f"--max-steps {cfg.max_steps} and --epochs "
+                          f"{cfg.epochs:g} both say"
+                          " how long to train: give one of them")
     recipe, default, vals, src = RECIPES[cfg.preset], TrainConfig(), {}, {}
     for f in fields(cfg):
         v = getattr(cfg, f.name)
-        if v is None and f.name in RECIPE_FIELDS: vals[f.name], src[f.name] = recipe[f.name], 'preset'
-        else: vals[f.name], src[f.name] = v, 'default' if v == getattr(default, f.name) else 'flag'
+        if v is None and f.name in RECIPE_FIELDS:
+            vals[f.name], src[f.name] = recipe[f.name], 'preset'
+        else:
+            vals[f.name], src[f.name] = v, (
+                'default' if v == getattr(default, f.name) else 'flag'
+            )
     if cfg.out is None: vals['out'] = f'runs/{cfg.preset}'
-    if cfg.epochs is not None: vals['max_steps'], src['max_steps'] = None, 'derived'  # from the data's size
-    if cfg.warmup_frac is not None and cfg.warmup_steps is None: vals['warmup_steps'], src['warmup_steps'] = None, 'derived'
+    # from the data's size
+    if cfg.epochs is not None:
+        vals['max_steps'], src['max_steps'] = None, 'derived'
+    if cfg.warmup_frac is not None and cfg.warmup_steps is None:
+        vals['warmup_steps'], src['warmup_steps'] = None, 'derived'
     return vals, src
 
 # %% ../nbs/09_train_loop.ipynb #5ad3cf36
-AT_LEAST = dict(n_layer=1, n_head=1, n_embd=1, seq_len=1, max_steps=1, warmup_steps=0, eval_every=1, eval_batches=1,
-                log_every=1, sample_tokens=0, hellaswag_every=1, ckpt_every=1, stop_at=1, grad_clip=0, weight_decay=0)
-CHOICES = dict(preset=tuple(RECIPES), attention=tuple(ATTENTIONS), device=DEVICES, precision=('auto', *PRECISIONS),
-               loss=('auto', *LOSSES), parallel=PARALLELS)  # each choice list, written once: the CLI's and the checks'
+AT_LEAST = dict(n_layer=1, n_head=1, n_embd=1, seq_len=1, max_steps=1,
+                warmup_steps=0, eval_every=1, eval_batches=1,
+                log_every=1, sample_tokens=0, hellaswag_every=1, ckpt_every=1,
+                stop_at=1, grad_clip=0, weight_decay=0)
+# each choice list, written once: the CLI's and the checks'
+CHOICES = dict(preset=tuple(RECIPES), attention=tuple(ATTENTIONS),
+               device=DEVICES, precision=('auto', *PRECISIONS),
+               loss=('auto', *LOSSES), parallel=PARALLELS)
 
 def flag(name:str) -> str: return '--' + name.replace('_', '-')
 
 def check_settings(vals:dict):
     "Refuse a setting out of its range or not among its choices, naming the flag; nothing has been written yet."
     for k, lo in AT_LEAST.items():
-        if vals[k] is not None and vals[k] < lo: raise GPT2NBError(f"{flag(k)} must be at least {lo}, got {vals[k]}")
+        if vals[k] is not None and vals[k] < lo:
+            raise GPT2NBError(f"{flag(k)} must be at least {lo}, got {vals[k]}")
     for k, ok in CHOICES.items():
-        if (vals[k].split(':')[0] if k == 'device' else vals[k]) not in ok: raise GPT2NBError(f"unknown {flag(k)} '{vals[k]}': use one of {', '.join(ok)}")
-    if vals['batch_size'] != 'auto' and vals['batch_size'] < 1: raise GPT2NBError(f"--batch-size must be at least 1, got {vals['batch_size']}")
-    if vals['epochs'] is not None and not vals['epochs'] > 0: raise GPT2NBError(f"--epochs must be positive, got {vals['epochs']}")
+        if (vals[k].split(':')[0] if k == 'device' else vals[k]) not in ok:
+            raise GPT2NBError(f"unknown {flag(k)} '{vals[k]}': use one of "
+                              f"{', '.join(ok)}")
+    if vals['batch_size'] != 'auto' and vals['batch_size'] < 1:
+        raise GPT2NBError(f"--batch-size must be at least 1, got "
+                          f"{vals['batch_size']}")
+    if vals['epochs'] is not None and not vals['epochs'] > 0:
+        raise GPT2NBError(f"--epochs must be positive, got {vals['epochs']}")
     if vals['warmup_frac'] is not None and not 0 <= vals['warmup_frac'] < 1:
-        raise GPT2NBError(f"--warmup-frac must be in [0, 1), got {vals['warmup_frac']}")
-    if not vals['lr'] > 0: raise GPT2NBError(f"--lr must be positive, got {vals['lr']}")
-    if not 0 <= vals['min_lr_ratio'] <= 1: raise GPT2NBError(f"--min-lr-ratio must be in [0, 1], got {vals['min_lr_ratio']}")
+        raise GPT2NBError(f"--warmup-frac must be in [0, 1), got "
+                          f"{vals['warmup_frac']}")
+    if not vals['lr'] > 0:
+        raise GPT2NBError(f"--lr must be positive, got {vals['lr']}")
+    if not 0 <= vals['min_lr_ratio'] <= 1:
+        raise GPT2NBError(f"--min-lr-ratio must be in [0, 1], got "
+                          f"{vals['min_lr_ratio']}")
     for k in ('lr', 'weight_decay', 'grad_clip', 'epochs'):
-        if vals[k] is not None and not math.isfinite(vals[k]): raise GPT2NBError(f"{flag(k)} must be a finite number, got {vals[k]}")
-    if not 0 <= vals['dropout'] < 1: raise GPT2NBError(f"--dropout must be in [0, 1), got {vals['dropout']}")
+        if vals[k] is not None and not math.isfinite(vals[k]):
+            raise GPT2NBError(
+                f"{flag(k)} must be a finite number, got {vals[k]}"
+            )
+    if not 0 <= vals['dropout'] < 1:
+        raise GPT2NBError(f"--dropout must be in [0, 1), got {vals['dropout']}")
     if vals['memory_budget'] is not None and vals['batch_size'] != 'auto':
-        raise GPT2NBError("--memory-budget goes with --batch-size auto: add it, or drop --memory-budget")
-    if vals['resume'] and vals['restart']: raise GPT2NBError("--resume continues the run in --out, --restart starts it over: give one of them")
+        raise GPT2NBError("--memory-budget goes with --batch-size auto: add it, "
+                          "or drop --memory-budget")
+    if vals['resume'] and vals['restart']:
+        raise GPT2NBError("--resume continues the run in --out, --restart "
+                          "starts it over: give one of them")
     if vals['hellaswag_every'] is not None and vals['hellaswag'] is None:
-        raise GPT2NBError("--hellaswag-every goes with --hellaswag: add --hellaswag FILE, or drop --hellaswag-every")
+        raise GPT2NBError("--hellaswag-every goes with --hellaswag: add "
+                          "--hellaswag FILE, or drop --hellaswag-every")
 
 # %% ../nbs/09_train_loop.ipynb #73fb01cc
 def model_config(vals:dict) -> GPTConfig:
     "The `GPTConfig` a run trains: its preset, with the size flags, `seq_len` as context and the attention choice applied."
-    if vals['preset'] not in PRESETS: raise GPT2NBError(f"unknown preset '{vals['preset']}': use one of {', '.join(PRESETS)}")
-    sizes = {k: vals[k] for k in ('n_layer', 'n_head', 'n_embd') if vals[k] is not None}
-    n_head, n_embd = sizes.get('n_head', PRESETS[vals['preset']]['n_head']), sizes.get('n_embd', PRESETS[vals['preset']]['n_embd'])
+    if vals['preset'] not in PRESETS:
+        raise GPT2NBError(f"unknown preset '{vals['preset']}': use one of "
+                          f"{', '.join(PRESETS)}")
+    sizes = {
+        k: vals[k]
+        for k in ('n_layer', 'n_head', 'n_embd')
+        if vals[k] is not None
+    }
+    n_head, n_embd = sizes.get(
+        'n_head', PRESETS[vals['preset']]['n_head']
+    ), sizes.get('n_embd', PRESETS[vals['preset']]['n_embd'])
     if n_embd % n_head:
-        raise GPT2NBError(f"n_embd {n_embd} is not divisible by n_head {n_head}: choose --n-embd a multiple of --n-head")
-    return GPTConfig.from_preset(vals['preset'], block_size=vals['seq_len'], dropout=vals['dropout'], attention=vals['attention'], **sizes)
+        raise GPT2NBError(f"n_embd {n_embd} is not divisible by n_head "
+                          f"{n_head}: choose" " --n-embd a multiple of --n-head")
+    return GPTConfig.from_preset(
+        vals['preset'],
+        block_size=vals['seq_len'],
+        dropout=vals['dropout'],
+        attention=vals['attention'],
+        **sizes
+    )
 
 # %% ../nbs/09_train_loop.ipynb #eb3afc39
 def grad_accum_steps(total_batch:int|None, # tokens per optimizer step (None: one micro-batch per process)
@@ -167,9 +236,14 @@ def grad_accum_steps(total_batch:int|None, # tokens per optimizer step (None: on
     if total_batch < per_micro or total_batch % per_micro:
         near = max(1, round(total_batch / per_micro)) * per_micro
         procs = f"*{world_size} processes" if world_size > 1 else ''
-        raise GPT2NBError(f"--total-batch {total_batch:,} is not a multiple of --batch-size*--seq-len{procs} = "
-                          f"{batch_size}*{seq_len}{'*' + str(world_size) if world_size > 1 else ''} = {per_micro:,} tokens: "
-                          f"use --total-batch {near:,} or change --batch-size")
+        raise GPT2NBError(
+            f"--total-batch {total_batch:,} is not a multiple of"
+            f" --batch-size*--seq-len{procs} ="
+            f" "
+            f"{batch_size}*{seq_len}{'*' + str(world_size) if world_size > 1 else ''}"
+            f" = {per_micro:,} tokens: use --total-batch {near:,} or change"
+            " --batch-size"
+        )
     return total_batch // per_micro
 
 # %% ../nbs/09_train_loop.ipynb #f6aa0ff1
@@ -181,21 +255,35 @@ def plan_steps(vals:dict, # filled and checked settings, with batch_size a numbe
     accum = grad_accum_steps(total, B, T, world_size)
     per_epoch = None
     if train_tokens is not None:
-        batches = sum(n_windows(n, T) for n in train_tokens) // (B * world_size)  # per process
+        # per process
+        batches = sum(n_windows(n, T) for n in train_tokens) // (B * world_size)
         if batches < accum:
-            raise GPT2NBError(f"the training data holds {batches} micro-batches per process, fewer than one step's {accum}: "
-                              f"prepare more data or lower --total-batch")
+            raise GPT2NBError(f"the training data holds {batches} micro-batches "
+                              f"per process, fewer than one step's {accum}: "
+                              f"prepare more data or lower" " --total-batch")
         per_epoch = batches / accum
     steps = vals['max_steps']
     if steps is None and per_epoch is None:
-        raise GPT2NBError(f"the {vals['preset']} recipe plans its steps from the data, and there is none prepared: pass --data "
-                          f"(a folder written by gpt2nb_prepare) or --max-steps")
-    if steps is None and vals['epochs'] is not None: steps = math.ceil(vals['epochs'] * per_epoch)
-    if steps is None:  # 20 tokens per parameter, at most MAX_EPOCHS passes over the data
-        steps = math.ceil(min(TOKENS_PER_PARAM * n_params, MAX_EPOCHS * per_epoch * total) / total)
-    if steps < 1: raise GPT2NBError(f"the run would have {steps} steps: give --max-steps or --epochs of at least one step")
-    warmup = vals['warmup_steps'] if vals['warmup_steps'] is not None else round(vals['warmup_frac'] * steps)
-    return dict(accum_steps=accum, steps_per_epoch=per_epoch, max_steps=steps, epochs=steps / per_epoch if per_epoch else None,
+        raise GPT2NBError(f"the {vals['preset']} recipe plans its steps from "
+                          f"the data, and"
+                          " there is none prepared: pass --data (a folder "
+                          "written by gpt2nb_prepare) or --max-steps")
+    if steps is None and vals['epochs'] is not None:
+        steps = math.ceil(vals['epochs'] * per_epoch)
+    # 20 tokens per parameter, at most MAX_EPOCHS passes over the data
+    if steps is None:
+        steps = math.ceil(min(TOKENS_PER_PARAM * n_params,
+                              MAX_EPOCHS * per_epoch * total) / total)
+    if steps < 1:
+        raise GPT2NBError(f"the run would have {steps} steps: give --max-steps "
+                          f"or --epochs of" " at least one step")
+    warmup = (
+        vals['warmup_steps']
+        if vals['warmup_steps'] is not None
+        else round(vals['warmup_frac'] * steps)
+    )
+    return dict(accum_steps=accum, steps_per_epoch=per_epoch, max_steps=steps,
+                epochs=steps / per_epoch if per_epoch else None,
                 warmup_steps=warmup, tokens=steps * total)
 
 # %% ../nbs/09_train_loop.ipynb #759081f6
@@ -220,47 +308,69 @@ class Plan:
 def resolve(cfg:TrainConfig, # what was asked
             device, # the torch.device the run trains on
             world_size:int=1, # processes
-            train_tokens=None, # tokens in each train shard (the manifest's), or a function returning them; None: no data
-            choose_batch=None, # for --batch-size auto: f(vals, model_config, total_batch, world_size, device) -> (B, record)
+            train_tokens:list|Callable|None=None, # tokens in each train shard (the manifest's), or a function returning them; None: no data
+            choose_batch:Callable|None=None, # for --batch-size auto: f(vals, model_config, total_batch, world_size, device) -> (B, record)
            ) -> Plan:
     "Turn what was asked into a complete, frozen `Plan`, once: values with their sources, the model, the steps and settings."
     vals, src = fill(cfg)
     check_settings(vals)
     mc = model_config(vals)
-    if callable(train_tokens): train_tokens = train_tokens()  # after the checks: a bad flag prepares no data
-    with torch.device('meta'): n_params = GPT(mc).num_params()  # shapes only: no memory, no time
+    # after the checks: a bad flag prepares no data
+    if callable(train_tokens): train_tokens = train_tokens()
+    # shapes only: no memory, no time
+    with torch.device('meta'): n_params = GPT(mc).num_params()
     auto_batch = vals['batch_size'] == 'auto'
-    if auto_batch and choose_batch is None: raise GPT2NBError("--batch-size auto needs a memory model to choose with: run it through gpt2nb_train")
+    if auto_batch and choose_batch is None:
+        raise GPT2NBError("--batch-size auto needs a memory model to choose "
+                          "with: run it through gpt2nb_train")
     T, recipe_B = vals['seq_len'], RECIPES[vals['preset']]['batch_size']
-    total = vals['total_batch'] or (recipe_B if auto_batch else vals['batch_size']) * T * world_size
-    if auto_batch: vals['batch_size'] = total // (T * world_size)  # for now one micro-batch per step: the step count
+    total = (
+        vals['total_batch']
+        or (recipe_B if auto_batch else vals['batch_size']) * T * world_size
+    )
+    # for now one micro-batch per step: the step count
+    if auto_batch: vals['batch_size'] = total // (T * world_size)
     steps = plan_steps(vals, total, world_size, train_tokens, n_params)
-    settings = choose_settings(device, vals['precision'], vals['compile'], vals['loss'], steps['max_steps'], budget=auto_batch)
+    settings = choose_settings(device, vals['precision'], vals['compile'],
+                               vals['loss'], steps['max_steps'],
+                               budget=auto_batch)
     for k in ('precision', 'compile', 'loss'):
         if getattr(cfg, k) in ('auto', None): src[k] = 'auto'
         vals[k] = settings[k]
     memory = None
     if auto_batch:
-        vals['batch_size'], memory = choose_batch(vals, mc, total, world_size, device)
+        vals['batch_size'], memory = choose_batch(
+            vals, mc, total, world_size, device
+        )
         steps = plan_steps(vals, total, world_size, train_tokens, n_params)
-        src.update(batch_size='auto', total_batch='flag' if cfg.total_batch else 'derived')
+        src.update(batch_size='auto',
+                   total_batch='flag' if cfg.total_batch else 'derived')
     for k in ('max_steps', 'warmup_steps'):
         if vals[k] is None: src[k] = 'derived'
         vals[k] = steps[k]
     vals['total_batch'] = total
-    return Plan(train=TrainConfig(**vals), model=mc, sources=src, settings=settings, world_size=world_size,
-                device=str(torch.device(device)), device_name=device_name(device), n_params=n_params, accum_steps=steps['accum_steps'], total_batch=total,
-                steps_per_epoch=steps['steps_per_epoch'], epochs=steps['epochs'], tokens=steps['tokens'], memory=memory)
+    return Plan(train=TrainConfig(**vals), model=mc, sources=src,
+                settings=settings, world_size=world_size,
+                device=str(torch.device(device)),
+                device_name=device_name(device), n_params=n_params,
+                accum_steps=steps['accum_steps'], total_batch=total,
+                steps_per_epoch=steps['steps_per_epoch'], epochs=steps['epochs'],
+                tokens=steps['tokens'], memory=memory)
 
 # %% ../nbs/09_train_loop.ipynb #6fbae9c5
 class Strategy:
     "How the processes of a run share its work; alone, a process shares nothing, which is this base class."
     name = 'single'
-    def __init__(self, world_size:int=1, precision:str='fp32'): self.world_size, self.precision = world_size, precision
-    def shard(self, model, device): pass             # FSDP shards the bare model in place, before the optimizer sees it
-    def wrap(self, model, device): return model      # DDP wraps the (compiled) model here
-    def sync_grads(self, model, sync:bool): pass     # before a micro-step's forward: reduce gradients in its backward?
-    def mean(self, t): return t                      # a 0-d tensor averaged over the processes
+    def __init__(self, world_size:int=1, precision:str='fp32'):
+        self.world_size, self.precision = world_size, precision
+    # FSDP shards the bare model in place, before the optimizer sees it
+    def shard(self, model, device): pass
+    # DDP wraps the (compiled) model here
+    def wrap(self, model, device): return model
+    # before a micro-step's forward: reduce gradients in its backward?
+    def sync_grads(self, model, sync:bool): pass
+    # a 0-d tensor averaged over the processes
+    def mean(self, t): return t
 
 # %% ../nbs/09_train_loop.ipynb #f7a4ffb2
 def forward_backward(model, # the model to train (possibly compiled and/or wrapped)
@@ -268,16 +378,18 @@ def forward_backward(model, # the model to train (possibly compiled and/or wrapp
                      accum:int, # micro-steps in this optimizer step
                      autocast, # context factory from set_precision
                      device, # where the model lives
-                     strategy:Strategy=Strategy(), # how the processes share the step
-                     loss_fn=None): # the model's loss hook: linear_cross_entropy for the chunked loss, None for the plain one
+                     strategy:Strategy|None=None, # how the processes share the step (None: one process)
+                     loss_fn:Callable|None=None): # the model's loss hook: linear_cross_entropy for the chunked loss, None for the plain one
     "Accumulate the gradient of one optimizer step over `accum` micro-batches; return the mean loss (a 0-d tensor)."
-    total = torch.zeros((), device=device)
+    strategy, total = strategy or Strategy(), torch.zeros((), device=device)
     for micro in range(accum):
         x, y = loader.next_batch()
         x, y = x.to(device), y.to(device)
-        strategy.sync_grads(model, micro == accum - 1)  # reduce gradients only in the last micro-step's backward
+        # reduce gradients only in the last micro-step's backward
+        strategy.sync_grads(model, micro == accum - 1)
         with autocast(): _, loss = model(x, y, loss_fn=loss_fn)
-        loss = loss / accum  # the sum over micro-steps is then the mean over all accum*B*T tokens
+        # the sum over micro-steps is then the mean over all accum*B*T tokens
+        loss = loss / accum
         total += loss.detach()
         loss.backward()
     return strategy.mean(total)  # every process logs the mean over all of them
@@ -293,22 +405,26 @@ def clip_and_check(model, # the trained model
     "Clip the gradients to `grad_clip` and return their norm before clipping; raise `NonFiniteLoss` on NaN/inf."
     max_norm = grad_clip if grad_clip > 0 else float('inf')
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-    norm = (norm.full_tensor() if hasattr(norm, 'full_tensor') else norm).item()  # FSDP: a DTensor, the same on every rank
+    # FSDP: a DTensor, the same on every rank
+    norm = (norm.full_tensor() if hasattr(norm, 'full_tensor') else norm).item()
     if not (math.isfinite(loss) and math.isfinite(norm)):
-        raise NonFiniteLoss(f"the loss became {loss} (gradient norm {norm}) at step {step}")
+        raise NonFiniteLoss(f"the loss became {loss} (gradient norm {norm}) at "
+                            f"step {step}")
     return norm
 
 # %% ../nbs/09_train_loop.ipynb #1b91cf4f
 def train_step(model, optimizer, loader, accum:int, autocast, device,
                lr:float, # this step's learning rate
                grad_clip:float, step:int, # the step's number (1-based), for messages
-               strategy:Strategy=Strategy(), loss_fn=None) -> tuple[float, float]:
+               strategy:Strategy|None=None, loss_fn:Callable|None=None) -> tuple[float, float]:
     "One optimizer step: set `lr`, accumulate `accum` micro-batches, clip, check, update; return (loss, grad norm before clipping)."
     for g in optimizer.param_groups: g['lr'] = lr
     optimizer.zero_grad(set_to_none=True)
-    loss = forward_backward(model, loader, accum, autocast, device, strategy, loss_fn).item()
+    loss = forward_backward(model, loader, accum, autocast, device, strategy,
+                            loss_fn).item()
     norm = clip_and_check(model, loss, grad_clip, step)
-    fault_point('step', step)  # the fault tests kill a run here: gradients made, weights not yet updated
+    # the fault tests kill a run here: gradients made, weights not yet updated
+    fault_point('step', step)
     optimizer.step()
     return loss, norm
 
@@ -332,11 +448,16 @@ def evaluate(model, # the model (possibly compiled); put in eval mode while eval
 # %% ../nbs/09_train_loop.ipynb #cd307675
 class Callback:
     "A piece of a run the loop calls at three points (and a dry run once); each does nothing unless a subclass says so."
-    order = 0                                        # callbacks run in this order, lowest first
-    def describe(self, plan) -> list: return []      # lines for the dry run's plan; may refuse a plan it cannot serve
-    def before_fit(self, run): pass                  # once, before the first step (after a resume: before the next)
-    def after_step(self, run): pass                  # after every optimizer step; run.rec is its record
-    def after_fit(self, run): pass                   # once, after the last step (or a stop)
+    # callbacks run in this order, lowest first
+    order = 0
+    # lines for the dry run's plan; may refuse a plan it cannot serve
+    def describe(self, plan) -> list: return []
+    # once, before the first step (after a resume: before the next)
+    def before_fit(self, run): pass
+    # after every optimizer step; run.rec is its record
+    def after_step(self, run): pass
+    # once, after the last step (or a stop)
+    def after_fit(self, run): pass
 
 @dataclass
 class Run:
@@ -362,9 +483,17 @@ class Run:
 def step_record(run:Run, loss:float, norm:float, lr:float, dt:float) -> dict:
     "The log record of the step just taken."
     p, tps = run.plan, run.plan.total_batch / dt
-    return dict(step=run.step, loss=loss, lr=lr, grad_norm=norm, tokens_per_sec=tps, dt_ms=dt * 1e3,
-                epoch=getattr(run.loader, 'epoch', 0), mfu=mfu(tps, p.model, p.device_name, p.train.precision, p.train.seq_len),
-                tokens=run.step * p.total_batch)
+    return dict(
+        step=run.step,
+        loss=loss,
+        lr=lr,
+        grad_norm=norm,
+        tokens_per_sec=tps,
+        dt_ms=dt * 1e3,
+        epoch=getattr(run.loader, 'epoch', 0),
+        mfu=mfu(tps, p.model, p.device_name, p.train.precision, p.train.seq_len),
+        tokens=run.step * p.total_batch,
+    )
 
 def fit(run:Run, callbacks=()) -> Run:
     "Train from `run.step` to the plan's last step, or until a callback sets `run.stop`; the callbacks do the rest."
@@ -374,9 +503,12 @@ def fit(run:Run, callbacks=()) -> Run:
     while run.step < t.max_steps and not run.stop:
         t0 = time.perf_counter()
         lr = lr_at(run.step, t.lr, t.warmup_steps, t.max_steps, t.min_lr_ratio)
-        loss, norm = train_step(run.model, run.optimizer, run.loader, run.plan.accum_steps, run.autocast, run.device,
-                                lr, t.grad_clip, run.step + 1, run.strategy, loss_fn)
-        if run.device.type == 'cuda': torch.cuda.synchronize()  # the step's time, not its launch
+        loss, norm = train_step(run.model, run.optimizer, run.loader,
+                                run.plan.accum_steps, run.autocast, run.device,
+                                lr, t.grad_clip, run.step + 1, run.strategy,
+                                loss_fn)
+        # the step's time, not its launch
+        if run.device.type == 'cuda': torch.cuda.synchronize()
         run.step += 1
         run.rec = step_record(run, loss, norm, lr, time.perf_counter() - t0)
         for cb in cbs: cb.after_step(run)

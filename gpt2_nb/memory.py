@@ -21,14 +21,16 @@ __all__ = ['KiB', 'MiB', 'GiB', 'DDP', 'parse_size', 'fmt_size', 'param_counts',
 
 # %% ../nbs/16_memory.ipynb #a1c0c246
 KiB, MiB, GiB = 2**10, 2**20, 2**30
-_UNITS = {'': 1, 'b': 1, 'kib': KiB, 'mib': MiB, 'gib': GiB, 'tib': 2**40, 'kb': 10**3, 'mb': 10**6, 'gb': 10**9, 'tb': 10**12}
+_UNITS = {'': 1, 'b': 1, 'kib': KiB, 'mib': MiB, 'gib': GiB, 'tib': 2**40,
+          'kb': 10**3, 'mb': 10**6, 'gb': 10**9, 'tb': 10**12}
 
 def parse_size(s) -> int:
     "Bytes in a size such as '512MiB', '3GiB', '1.5GB' or '1000000' (an int passes through)."
     if isinstance(s, int) and not isinstance(s, bool) and s > 0: return s
     m = re.fullmatch(r'\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*', str(s))
     if not m or m.group(2).lower() not in _UNITS or float(m.group(1)) <= 0:
-        raise GPT2NBError(f"cannot read the size {s!r}: write a positive number and a unit, e.g. 512MiB or 3GiB")
+        raise GPT2NBError(f"cannot read the size {s!r}: write a positive number "
+                          f"and a unit," " e.g. 512MiB or 3GiB")
     return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
 
 def fmt_size(n:float) -> str:
@@ -39,7 +41,9 @@ def fmt_size(n:float) -> str:
 def param_counts(config:GPTConfig) -> dict:
     "Parameters of the whole model (`total`), of one block (`block`) and of the rest (`root`: embeddings, final LayerNorm)."
     with torch.device('meta'): m = GPT(config)
-    total, block = m.num_params(), sum(p.numel() for p in m.transformer.h[0].parameters())
+    total, block = m.num_params(), sum(
+        p.numel() for p in m.transformer.h[0].parameters()
+    )
     return dict(total=total, block=block, root=total - config.n_layer * block)
 
 # %% ../nbs/16_memory.ipynb #76bed2b2
@@ -61,54 +65,99 @@ def block_bytes_per_token(config:GPTConfig, precision:str='fp32', attention:str|
                           resid_bytes:int=4): # bytes per element of the residual stream (2 under FSDP's bf16 parameters)
     "Bytes one block keeps for its backward pass, per token of the micro-batch."
     C, nh, T = config.n_embd, config.n_head, seq_len or config.block_size
-    a = 2 if precision == 'bf16' else 4              # bytes per element of what the matrix products read and write
-    n = 2 * resid_bytes * C + 2 * 2 * 4              # ln_1's and ln_2's inputs (the residual stream), their means and 1/stds
-    n += a * C * (1 + 3 + 1)                         # ln_1's output (c_attn's input), q, k and v, the heads' output
-    n += a * C * (1 + 4 + 4)                         # ln_2's output, the MLP's hidden layer before and after GELU
-    if (attention or config.attention) == 'flash': n += 4 * nh           # flash: one log-sum-exp per row and head
-    else: n += nh * T * (a + (4 if precision == 'bf16' else 0))          # naive: the (T, T) weights (+ their fp32 softmax)
+    # bytes per element of what the matrix products read and write
+    a = 2 if precision == 'bf16' else 4
+    # ln_1's and ln_2's inputs (the residual stream), their means and 1/stds
+    n = 2 * resid_bytes * C + 2 * 2 * 4
+    # ln_1's output (c_attn's input), q, k and v, the heads' output
+    n += a * C * (1 + 3 + 1)
+    # ln_2's output, the MLP's hidden layer before and after GELU
+    n += a * C * (1 + 4 + 4)
+    # flash: one log-sum-exp per row and head
+    if (attention or config.attention) == 'flash': n += 4 * nh
+    # naive: the (T, T) weights (+ their fp32 softmax)
+    else: n += nh * T * (a + (4 if precision == 'bf16' else 0))
     return n
 
 # %% ../nbs/16_memory.ipynb #3e866b01
-_OPT_BYTES = {'adamw': 8, 'sgd': 4, 'none': 0}  # optimizer state per parameter (AdamW: two fp32 moments; SGD: momentum)
+# optimizer state per parameter (AdamW: two fp32 moments; SGD: momentum)
+_OPT_BYTES = {'adamw': 8, 'sgd': 4, 'none': 0}
 
-def state_bytes(config:GPTConfig, bf16:bool, parallel:str, world_size:int, optimizer:str, grad_accum:int) -> tuple:
+def state_bytes(
+    config: GPTConfig,
+    bf16: bool,
+    parallel: str,
+    world_size: int,
+    optimizer: str,
+    grad_accum: int,
+) -> tuple:
     "Bytes per device of the parameters, gradients, optimizer state and the parallel wrapper's buffers."
-    if parallel not in ('ddp', 'fsdp'): raise GPT2NBError(f"unknown parallelism '{parallel}': use ddp or fsdp")
-    if optimizer not in _OPT_BYTES: raise GPT2NBError(f"unknown optimizer '{optimizer}': use one of {', '.join(_OPT_BYTES)}")
+    if parallel not in ('ddp', 'fsdp'):
+        raise GPT2NBError(f"unknown parallelism '{parallel}': use ddp or fsdp")
+    if optimizer not in _OPT_BYTES:
+        raise GPT2NBError(f"unknown optimizer '{optimizer}': use one of "
+                          f"{', '.join(_OPT_BYTES)}")
     pc, fsdp = param_counts(config), parallel == 'fsdp'
-    P, S = pc['total'], world_size if fsdp else 1          # S: how many ways parameters, gradients and state are split
-    params = 4 * P / S                                     # fp32 master weights (FSDP: this process's shard)
-    grads = 4 * P if (fsdp and grad_accum > 1) else 4 * P / S  # FSDP accumulating without sync: whole fp32 gradients
+    # S: how many ways parameters, gradients and state are split
+    P, S = pc['total'], world_size if fsdp else 1
+    # fp32 master weights (FSDP: this process's shard)
+    params = 4 * P / S
+    # FSDP accumulating without sync: whole fp32 gradients
+    grads = 4 * P if (fsdp and grad_accum > 1) else 4 * P / S
     opt = _OPT_BYTES[optimizer] * P / S
-    pb = 2 if (fsdp and bf16) else 4     # bytes of a parameter as the forward pass reads it (FSDP gathers bf16)
-    if fsdp: buffers = pb * (pc['root'] + 2 * pc['block'])  # gathered: the root all step, two blocks at a time
-    else: buffers = 4 * P if world_size > 1 else 0          # DDP's gradient buckets
+    # bytes of a parameter as the forward pass reads it (FSDP gathers bf16)
+    pb = 2 if (fsdp and bf16) else 4
+    # gathered: the root all step, two blocks at a time
+    if fsdp: buffers = pb * (pc['root'] + 2 * pc['block'])
+    # DDP's gradient buckets
+    else: buffers = 4 * P if world_size > 1 else 0
     return params, grads, opt, buffers
 
 def output_layer_bytes(N:int, C:int, V:int, # tokens of the micro-batch, width, vocabulary rows
                        bf16:bool, fsdp:bool, chunked_loss:bool, chunk:int=256) -> tuple:
     "The output layer and loss: (bytes kept for the backward pass, autocast copies, forward and backward temporaries)."
-    a, pb = (2 if bf16 else 4), (2 if (fsdp and bf16) else 4)  # matmul operands; a parameter as the forward reads it
-    head, casts = N * (pb * C + 8), 0                          # ln_f's input, its mean and 1/std
+    # matmul operands; a parameter as the forward reads it
+    a, pb = (2 if bf16 else 4), (2 if (fsdp and bf16) else 4)
+    # ln_f's input, its mean and 1/std
+    head, casts = N * (pb * C + 8), 0
     if chunked_loss:
         n = min(chunk, N)
-        rows = 2 * n if N > chunk else n                        # the next chunk's logits appear before the last one's go
-        wcast = 2 * V * C if (bf16 and not fsdp) else 0        # the output weight in bf16, for the chunks
+        # the next chunk's logits appear before the last one's go
+        rows = 2 * n if N > chunk else n
+        # the output weight in bf16, for the chunks
+        wcast = 2 * V * C if (bf16 and not fsdp) else 0
         head += N * pb * C + pb * V * C                         # kept: dx and dw
-        fwd = (4 * V * C if pb == 2 else 0) + wcast + max(       # dw accumulates in fp32 (kept as is, or as a bf16 copy)
-            rows * V * (6 if bf16 else 4),                      # fp32 logits (bf16: and their bf16 copy)
-            6 * V * C + 6 * n * V if bf16 else 0)               # bf16: a chunk's dw in bf16 and in fp32, for a moment
-        bwd = pb * V * C                                        # dw times the incoming gradient
+        # dw accumulates in fp32 (kept as is, or as a bf16 copy)
+        fwd = (4 * V * C if pb == 2 else 0) + wcast + max(
+            # fp32 logits (bf16: and their bf16 copy)
+            rows * V * (6 if bf16 else 4),
+            # bf16: a chunk's dw in bf16 and in fp32, for a moment
+            6 * V * C + 6 * n * V if bf16 else 0)
+        # dw times the incoming gradient
+        bwd = pb * V * C
     else:
-        head += N * (a * C + 4 * V)                             # lm_head's input; the fp32 log-softmax
-        if bf16 and not fsdp: casts = 2 * V * C                 # the output weight in bf16
-        fwd = N * V * (a + (4 if bf16 else 0))                  # the logits (and their fp32 copy)
-        bwd = max(N * V * (8 + a),                              # gradients of the log-softmax and of the logits
-                  N * V * a + V * C * (4 + (2 if bf16 else 0)))  # then the logits' gradient and dw (bf16: and its fp32 copy)
+        # lm_head's input; the fp32 log-softmax
+        head += N * (a * C + 4 * V)
+        # the output weight in bf16
+        if bf16 and not fsdp: casts = 2 * V * C
+        # the logits (and their fp32 copy)
+        fwd = N * V * (a + (4 if bf16 else 0))
+        # gradients of the log-softmax and of the logits
+        bwd = max(N * V * (8 + a),
+                  # then the logits' gradient and dw (bf16: and its fp32 copy)
+                  N * V * a + V * C * (4 + (2 if bf16 else 0)))
     return head, casts, fwd, bwd
 
 # %% ../nbs/16_memory.ipynb #65c31c83
+def _check_sizes(precision:str, **counts):
+    "Refuse an unknown precision, or a count (batch_size, ...) below 1, in one line."
+    if precision not in PRECISIONS:
+        raise GPT2NBError(f"unknown precision '{precision}': use one of "
+                          f"{', '.join(PRECISIONS)}")
+    for k, v in counts.items():
+        if not isinstance(v, int) or v < 1:
+            raise GPT2NBError(f"{k} must be an integer >= 1, got {v!r}")
+
 def estimate_memory(config:GPTConfig, # the model
                     batch_size:int, # B: rows per micro-batch on each device
                     seq_len:int|None=None, # T (default: config.block_size)
@@ -124,37 +173,55 @@ def estimate_memory(config:GPTConfig, # the model
                     chunk:int=256, # rows per chunk of the chunked loss
                    ) -> dict:
     "Peak memory of one training step per device, in bytes, split into its parts; `total` also covers an evaluation."
-    if precision not in PRECISIONS: raise GPT2NBError(f"unknown precision '{precision}': use one of {', '.join(PRECISIONS)}")
-    for k, v in dict(batch_size=batch_size, world_size=world_size, grad_accum=grad_accum).items():
-        if not isinstance(v, int) or v < 1: raise GPT2NBError(f"{k} must be an integer >= 1, got {v!r}")
+    _check_sizes(precision, batch_size=batch_size, world_size=world_size,
+                grad_accum=grad_accum)
     T = seq_len or config.block_size
-    N, L, C, V = batch_size * T, config.n_layer, config.n_embd, config.padded_vocab_size  # N: tokens per micro-batch
+    # N: tokens per micro-batch
+    N, L, C = batch_size * T, config.n_layer, config.n_embd
+    V = config.padded_vocab_size
     bf16, fsdp = precision == 'bf16', parallel == 'fsdp'
-    a = 2 if bf16 else 4                 # bytes per element of the matmuls' inputs and outputs
-    params, grads, opt, buffers = state_bytes(config, bf16, parallel, world_size, optimizer, grad_accum)
-    pb = 2 if (fsdp and bf16) else 4     # bytes of a parameter as the forward pass reads it (FSDP gathers bf16)
-    # what the forward pass keeps: the blocks, autocast's weight copies, the output layer and loss
-    blk = block_bytes_per_token(config, precision, attention, T, resid_bytes=pb if fsdp else 4)
-    layers = L * N * (pb if fsdp else 4) * C if activation_checkpointing else L * N * blk  # checkpointing: block inputs only
-    # (and in the backward pass one block's activations at a time, rebuilt: in the peak below)
-    casts = 2 * 12 * C * C * L if (bf16 and not fsdp) else 0  # autocast's bf16 copies of the block weights
-    head, head_casts, fwd, bwd = output_layer_bytes(N, C, V, bf16, fsdp, chunked_loss, chunk)
+    # bytes per element of the matmuls' inputs and outputs
+    a = 2 if bf16 else 4
+    params, grads, opt, buffers = state_bytes(
+        config, bf16, parallel, world_size, optimizer, grad_accum
+    )
+    # bytes of a parameter as the forward pass reads it (FSDP gathers bf16)
+    pb = 2 if (fsdp and bf16) else 4
+    # what the forward pass keeps: the blocks, autocast's weight copies, the
+    # output layer and loss
+    blk = block_bytes_per_token(
+        config, precision, attention, T, resid_bytes=pb if fsdp else 4
+    )
+    # checkpointing: block inputs only
+    if activation_checkpointing: layers = L * N * (pb if fsdp else 4) * C
+    else: layers = L * N * blk
+    # autocast's bf16 copies of the block weights
+    casts = 2 * 12 * C * C * L if (bf16 and not fsdp) else 0
+    head, head_casts, fwd, bwd = output_layer_bytes(
+        N, C, V, bf16, fsdp, chunked_loss, chunk
+    )
     casts += head_casts
-    last = 4 * V * C if chunked_loss or bf16 else 8 * V * C + N * V * a  # the embedding's gradient, added last (see above)
+    # the embedding's gradient, added last (see above)
+    last = 4 * V * C if chunked_loss or bf16 else 8 * V * C + N * V * a
     acts = layers + casts + head
-    held = grads if grad_accum > 1 else 0                       # gradients alive during the forward pass
-    peak = max(held + acts + fwd,                                # end of the forward pass
-               held + acts + bwd,                                # start of the backward pass
-               grads + N * blk + (layers + casts if activation_checkpointing else 0),  # through the blocks
-               grads + last)                                     # the embedding's gradient, last
+    held = grads if grad_accum > 1 else 0  # gradients alive in the forward pass
+    rebuilt = layers + casts if activation_checkpointing else 0
+    # the end of the forward pass, the start of the backward pass, the way back
+    # through the blocks, and the embedding's gradient, made last
+    peak = max(held + acts + fwd, held + acts + bwd, grads + N * blk + rebuilt,
+               grads + last)
     step = params + opt + buffers + peak
-    # an evaluation: no gradients are made, but those of the last step are still there; it computes the plain loss
-    ev = params + opt + params + buffers + N * V * (a + 4 + (4 if bf16 else 0)) + (2 * (12 * C * C * L + V * C) if bf16 and not fsdp else 0)
-    return dict(params=params, grads=grads, optimizer=opt, buffers=buffers, activations=acts, transient=max(fwd, bwd),
-                step=step, eval=ev, overhead=overhead, total=max(step, ev) + overhead)
+    # an evaluation: no gradients are made, but those of the last step are still
+    # there; it computes the plain loss
+    ev = (params + opt + params + buffers + N * V * (a + 4 + (4 if bf16 else 0))
+          + (2 * (12 * C * C * L + V * C) if bf16 and not fsdp else 0))
+    return dict(params=params, grads=grads, optimizer=opt, buffers=buffers,
+                activations=acts, transient=max(fwd, bwd), step=step, eval=ev,
+                overhead=overhead, total=max(step, ev) + overhead)
 
 # %% ../nbs/16_memory.ipynb #087c20cf
-DDP = 'gpt2_nb.runs:DDPStrategy'  # the strategy a measurement uses unless told otherwise
+# the strategy a measurement uses unless told otherwise
+DDP = 'gpt2_nb.runs:DDPStrategy'
 
 _MEMORY_PROBE = r'''
 import importlib, json, sys
@@ -221,33 +288,75 @@ def measure_memory(config:GPTConfig, batch_size:int, seq_len:int|None=None, prec
                    threads:int=1, timeout:float=900,
                    allocator:str|None=None) -> dict: # 'keep' or 'return' freed memory, as a CPU run sets it (None: glibc's way)
     "Measured peak memory of a CPU training step and an evaluation, in bytes, from fresh processes (torchrun for world_size > 1)."
-    args = dict(config=config.__dict__, batch_size=batch_size, seq_len=seq_len or config.block_size, precision=precision,
-                strategy=strategy, activation_checkpointing=activation_checkpointing, chunked_loss=chunked_loss,
-                grad_accum=grad_accum, steps=steps, tensors=tensors, threads=threads, allocator=allocator)
+    args = dict(config=config.__dict__, batch_size=batch_size,
+                seq_len=seq_len or config.block_size, precision=precision,
+                strategy=strategy,
+                activation_checkpointing=activation_checkpointing,
+                chunked_loss=chunked_loss, grad_accum=grad_accum, steps=steps,
+                tensors=tensors, threads=threads, allocator=allocator)
     with tempfile.TemporaryDirectory() as d:
         probe = Path(d)/'memory_probe.py'; probe.write_text(_MEMORY_PROBE)
-        launch = [sys.executable] if world_size == 1 else [sys.executable, '-m', 'torch.distributed.run', '--standalone', f'--nproc_per_node={world_size}']
+        launch = (
+            [sys.executable]
+            if world_size == 1
+            else [
+                sys.executable,
+                '-m',
+                'torch.distributed.run',
+                '--standalone',
+                f'--nproc_per_node={world_size}',
+            ]
+        )
         env = {**os.environ, 'OMP_NUM_THREADS': str(threads)}
-        r = subprocess.run([*launch, str(probe), json.dumps(args)], capture_output=True, text=True, env=env, timeout=timeout)
+        r = subprocess.run([*launch, str(probe), json.dumps(args)],
+                           capture_output=True, text=True, env=env,
+                           timeout=timeout)
     lines = [l for l in r.stdout.splitlines() if l.startswith('{')]
-    if r.returncode or not lines: raise RuntimeError(f"memory probe failed: {r.stderr.strip()[-2000:]}")
+    if r.returncode or not lines:
+        raise RuntimeError(f"memory probe failed: {r.stderr.strip()[-2000:]}")
     return json.loads(lines[-1])
 
 # %% ../nbs/16_memory.ipynb #61172fdb
-def memory_check(config:GPTConfig, batch_size:int, seq_len:int, parallel:str='ddp', **kw) -> dict:
+def memory_check(
+    config: GPTConfig, batch_size: int, seq_len: int, parallel: str = 'ddp', **kw
+) -> dict:
     "One row of the estimate-against-measurement table: the peaks of a step and of an evaluation, estimated and measured."
-    if parallel != 'ddp' and 'strategy' not in kw: raise GPT2NBError(f"measuring {parallel} needs its strategy: pass strategy='module:Class'")
+    if parallel != 'ddp' and 'strategy' not in kw:
+        raise GPT2NBError(f"measuring {parallel} needs its strategy: pass"
+                          " strategy='module:Class'")
     m = measure_memory(config, batch_size, seq_len, **kw)
     kw['parallel'] = parallel
-    est_kw = {k: v for k, v in kw.items() if k in ('precision', 'parallel', 'world_size', 'activation_checkpointing', 'chunked_loss', 'grad_accum')}
-    e = estimate_memory(config, batch_size, seq_len, chunked_loss=kw.get('chunked_loss', True), **{k: v for k, v in est_kw.items() if k != 'chunked_loss'})
-    what = [kw.get('precision', 'fp32'), config.attention, 'chunked loss' if kw.get('chunked_loss', True) else 'plain loss']
-    if kw.get('grad_accum', 1) > 1: what.append(f"{kw['grad_accum']} micro-steps")
+    est_kw = {
+        k: v
+        for k, v in kw.items()
+        if k in (
+            'precision',
+            'parallel',
+            'world_size',
+            'activation_checkpointing',
+            'chunked_loss',
+            'grad_accum',
+        )
+    }
+    e = estimate_memory(
+        config,
+        batch_size,
+        seq_len,
+        chunked_loss=kw.get('chunked_loss', True),
+        **{k: v for k, v in est_kw.items() if k != 'chunked_loss'}
+    )
+    what = [kw.get('precision', 'fp32'), config.attention,
+            'chunked loss' if kw.get('chunked_loss', True) else 'plain loss']
+    if kw.get('grad_accum', 1) > 1:
+        what.append(f"{kw['grad_accum']} micro-steps")
     if kw.get('activation_checkpointing'): what.append('act. ckpt')
-    if kw.get('world_size', 1) > 1: what.append(f"{kw.get('parallel', 'ddp')} x{kw['world_size']}")
-    return dict(model=f"{config.n_layer}x{config.n_embd}", B=batch_size, T=seq_len, settings=', '.join(what),
-                step_est_mib=e['step'] / MiB, step_mib=m['step'] / MiB, step_ratio=e['step'] / m['step'],
-                eval_est_mib=e['eval'] / MiB, eval_mib=m['eval'] / MiB, eval_ratio=e['eval'] / m['eval'])
+    if kw.get('world_size', 1) > 1:
+        what.append(f"{kw.get('parallel', 'ddp')} x{kw['world_size']}")
+    return dict(model=f"{config.n_layer}x{config.n_embd}", B=batch_size,
+                T=seq_len, settings=', '.join(what),
+                step_est_mib=e['step'] / MiB, step_mib=m['step'] / MiB,
+                step_ratio=e['step'] / m['step'], eval_est_mib=e['eval'] / MiB,
+                eval_mib=m['eval'] / MiB, eval_ratio=e['eval'] / m['eval'])
 
 # %% ../nbs/16_memory.ipynb #449bf460
 def time_steps(config:GPTConfig, batch_size:int, seq_len:int, variants:dict, # name -> dict(activation_checkpointing=..., precision=...)
@@ -258,8 +367,10 @@ def time_steps(config:GPTConfig, batch_size:int, seq_len:int, variants:dict, # n
     runs = {}
     for name, kw in variants.items():
         torch.manual_seed(0)
-        m = GPT(config); m.activation_checkpointing = kw.get('activation_checkpointing', False)
-        opt = configure_optimizers(m, weight_decay=0.1, lr=1e-4, device_type='cpu')
+        m = GPT(config)
+        m.activation_checkpointing = kw.get('activation_checkpointing', False)
+        opt = configure_optimizers(m, weight_decay=0.1, lr=1e-4,
+                                   device_type='cpu')
         runs[name] = (m, opt, set_precision(kw.get('precision', 'fp32'), 'cpu'))
     times = {name: [] for name in variants}
     for i in range(rounds + 1):  # the first round warms up

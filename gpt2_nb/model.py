@@ -6,6 +6,7 @@
 from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -27,7 +28,8 @@ PRESETS = {
     'gpt2-medium': dict(n_layer=24, n_head=16, n_embd=1024),  # 355M
     'gpt2-large':  dict(n_layer=36, n_head=20, n_embd=1280),  # 774M
     'gpt2-xl':     dict(n_layer=48, n_head=25, n_embd=1600),  # 1558M
-    'tiny':        dict(n_layer=4, n_head=4, n_embd=128, block_size=256),  # trains in minutes on a laptop CPU
+    # trains in minutes on a laptop CPU
+    'tiny':        dict(n_layer=4, n_head=4, n_embd=128, block_size=256),
 }
 
 @dataclass
@@ -44,16 +46,24 @@ class GPTConfig:
     vocab_multiple:int=64   # round the embedding table up to a multiple of this (1: no padding)
 
     def __post_init__(self):
-        for f in ('block_size', 'vocab_size', 'n_layer', 'n_head', 'n_embd', 'vocab_multiple'):
+        for f in ('block_size', 'vocab_size', 'n_layer', 'n_head', 'n_embd',
+                  'vocab_multiple'):
             v = getattr(self, f)
             if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise GPTConfigError(f"GPTConfig.{f} must be a positive integer, got {v!r}")
+                raise GPTConfigError(f"GPTConfig.{f} must be a positive "
+                                     f"integer, got {v!r}")
         if self.n_embd % self.n_head:
-            raise GPTConfigError(f"GPTConfig.n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
-        if not (isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1):
-            raise GPTConfigError(f"GPTConfig.dropout must be in [0, 1), got {self.dropout!r}")
+            raise GPTConfigError(f"GPTConfig.n_embd={self.n_embd} must be "
+                                 f"divisible by n_head={self.n_head}")
+        if not (
+            isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1
+        ):
+            raise GPTConfigError(f"GPTConfig.dropout must be in [0, 1), got "
+                                 f"{self.dropout!r}")
         if self.attention not in ATTENTIONS:
-            raise GPTConfigError(f"GPTConfig.attention must be one of {', '.join(sorted(ATTENTIONS))}, got {self.attention!r}")
+            raise GPTConfigError("GPTConfig.attention must be one of"
+                                 f" {', '.join(sorted(ATTENTIONS))}, got "
+                                 f"{self.attention!r}")
 
     @property
     def padded_vocab_size(self):
@@ -64,10 +74,14 @@ class GPTConfig:
     def from_preset(cls, name:str, # 'gpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl' or 'tiny'
                     **overrides): # any GPTConfig field, e.g. attention='naive'
         "The config of a named model size, with `overrides` applied."
-        if name not in PRESETS: raise GPTConfigError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+        if name not in PRESETS:
+            raise GPTConfigError(f"unknown preset {name!r}: choose one of "
+                                 f"{', '.join(PRESETS)}")
         names = {f.name for f in fields(cls)}
         bad = sorted(set(overrides) - names)
-        if bad: raise GPTConfigError(f"unknown GPTConfig field {bad[0]!r}: fields are {', '.join(sorted(names))}")
+        if bad:
+            raise GPTConfigError(f"unknown GPTConfig field {bad[0]!r}: fields "
+                                 f"are {', '.join(sorted(names))}")
         return cls(**{**PRESETS[name], **overrides})
 
 # %% ../nbs/05_model.ipynb #dd82b6da
@@ -77,11 +91,13 @@ class MLP(nn.Module):
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         self.gelu = nn.GELU(approximate='tanh')
-        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd,
+                                bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x): # (B, T, C)
-        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))  # (B, T, 4C) inside, (B, T, C) out
+        # (B, T, 4C) inside, (B, T, C) out
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
 
 # %% ../nbs/05_model.ipynb #a284aab8
 class Block(nn.Module):
@@ -103,50 +119,74 @@ class GPT(nn.Module):
     def __init__(self, config:GPTConfig):
         super().__init__()
         self.config = config
-        self.activation_checkpointing = False  # True: keep only each block's input for the backward pass and rerun the block there
+        # True: keep only each block's input for the backward pass and rerun the
+        # block there
+        self.activation_checkpointing = False
         C, V = config.n_embd, config.padded_vocab_size
         self.transformer = nn.ModuleDict(dict(
             wte=nn.Embedding(V, C),                          # token embeddings
-            wpe=nn.Embedding(config.block_size, C),          # learned position embeddings
+            # learned position embeddings
+            wpe=nn.Embedding(config.block_size, C),
             drop=nn.Dropout(config.dropout),
             h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
             ln_f=nn.LayerNorm(C, bias=config.bias)))
         self.lm_head = nn.Linear(C, V, bias=False)
-        self.transformer.wte.weight = self.lm_head.weight   # weight tying: one matrix, two uses
+        # weight tying: one matrix, two uses
+        self.transformer.wte.weight = self.lm_head.weight
         self.apply(self._init_weights)
-        nn.init.normal_(self.transformer.wpe.weight, mean=0.0, std=0.01)  # OpenAI's code: 0.01 for positions
-        for name, p in self.named_parameters():             # residual projections: 1/sqrt(2 * n_layer)
-            if name.endswith('c_proj.weight'): nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+        # OpenAI's code: 0.01 for positions
+        nn.init.normal_(self.transformer.wpe.weight, mean=0.0, std=0.01)
+        # residual projections: 1/sqrt(2 * n_layer)
+        for name, p in self.named_parameters():
+            if name.endswith('c_proj.weight'):
+                nn.init.normal_(p, mean=0.0,
+                                std=0.02 / math.sqrt(2 * config.n_layer))
 
     def _init_weights(self, module):
-        if isinstance(module, (nn.Linear, nn.Embedding)): nn.init.normal_(module.weight, mean=0.0, std=0.02)
-        if isinstance(module, nn.Linear) and module.bias is not None: nn.init.zeros_(module.bias)
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
 
     def num_params(self, non_embedding:bool=False): # True: leave out the position embeddings
         "Number of parameters (the tied matrix counted once)."
-        n = sum(p.numel() for p in self.parameters())  # parameters() yields a shared tensor once
+        # parameters() yields a shared tensor once
+        n = sum(p.numel() for p in self.parameters())
         return n - self.transformer.wpe.weight.numel() if non_embedding else n
 
     def forward(self, idx, # (B, T) token ids
-                targets=None, # (B, T) next-token ids, or None; -100 marks positions to ignore
-                loss_fn=None): # with targets: loss_fn(x, weight, targets, vocab_size) -> loss, no logits made
+                targets:torch.Tensor|None=None, # (B, T) next-token ids, or None; -100 marks positions to ignore
+                loss_fn:Callable|None=None): # with targets: loss_fn(x, weight, targets, vocab_size) -> loss, no logits made
         "Logits `(B, T, padded_vocab_size)` and the mean cross-entropy loss (None without targets)."
         B, T = idx.size()
         if T > self.config.block_size:
-            raise ValueError(f"sequence length {T} exceeds block_size={self.config.block_size}: crop the input")
-        pos = torch.arange(T, device=idx.device)                                      # (T,)
-        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # (B, T, C)
+            raise ValueError(f"sequence length {T} exceeds "
+                             f"block_size={self.config.block_size}: crop the "
+                             f"input")
+        # (T,)
+        pos = torch.arange(T, device=idx.device)
+        # (B, T, C)
+        x = self.transformer.drop(
+            self.transformer.wte(idx) + self.transformer.wpe(pos)
+        )
         for block in self.transformer.h:
-            if self.activation_checkpointing and torch.is_grad_enabled(): x = checkpoint(block, x, use_reentrant=False)
+            if self.activation_checkpointing and torch.is_grad_enabled():
+                x = checkpoint(block, x, use_reentrant=False)
             else: x = block(x)
         x = self.transformer.ln_f(x)
-        if targets is not None and loss_fn is not None:  # the output layer and the loss in one (lesson 07's chunked loss)
-            return None, loss_fn(x.view(B * T, -1), self.lm_head.weight, targets.reshape(B * T), self.config.vocab_size)
-        logits = self.lm_head(x)                                                      # (B, T, Vp)
+        # the output layer and the loss in one (lesson 07's chunked loss)
+        if targets is not None and loss_fn is not None:
+            return None, loss_fn(x.view(B * T, -1), self.lm_head.weight,
+                                 targets.reshape(B * T), self.config.vocab_size)
+        # (B, T, Vp)
+        logits = self.lm_head(x)
         if logits.size(-1) > self.config.vocab_size:
-            logits[..., self.config.vocab_size:] = float('-inf')  # padding rows: never predicted, no probability mass
+            # padding rows: never predicted, no probability mass
+            logits[..., self.config.vocab_size:] = float('-inf')
         loss = None
-        if targets is not None: loss = F.cross_entropy(logits.view(B * T, -1), targets.reshape(B * T))
+        if targets is not None:
+            loss = F.cross_entropy(logits.view(B * T, -1),
+                                   targets.reshape(B * T))
         return logits, loss
 
     def generate(self, idx, max_new_tokens:int, **kw):
@@ -162,24 +202,38 @@ def generate(model:GPT, idx, # (B, T) prompt token ids
              eot:int|None=None, # stop a sequence at this token (e.g. tokenizer.EOT)
              generator:torch.Generator|None=None): # seeded generator (on the model's device) for reproducible samples
     "Append up to `max_new_tokens` sampled tokens to `idx`; returns the (B, T + new) ids."
-    if temperature < 0: raise ValueError(f"temperature must be >= 0, got {temperature}")
-    if top_k is not None and top_k < 1: raise ValueError(f"top_k must be >= 1, got {top_k}")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0, got {temperature}")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
     was_training = model.training
     model.eval()
     done = torch.zeros(idx.size(0), 1, dtype=torch.bool, device=idx.device)
     for _ in range(max_new_tokens):
-        logits, _ = model(idx[:, -model.config.block_size:])        # crop the context to the window
-        logits = logits[:, -1, :model.config.vocab_size].float()   # (B, V): last position, real tokens only
-        if temperature == 0 or top_k == 1: nxt = logits.argmax(-1, keepdim=True)  # (B, 1)
+        # crop the context to the window
+        logits, _ = model(idx[:, -model.config.block_size:])
+        # (B, V): last position, real tokens only
+        logits = logits[:, -1, :model.config.vocab_size].float()
+        # (B, 1)
+        if temperature == 0 or top_k == 1: nxt = logits.argmax(-1, keepdim=True)
         else:
             scaled = logits / temperature
-            if not scaled.isfinite().all():  # a tiny temperature overflows float32: the same division, safely
-                scaled = (logits - logits.amax(-1, keepdim=True)).double() / temperature  # the top token stays at 0
+            # a tiny temperature overflows float32: the same division, safely
+            if not scaled.isfinite().all():
+                # the top token stays at 0
+                scaled = (
+                    logits - logits.amax(-1, keepdim=True)
+                ).double() / temperature
             logits = scaled
             if top_k is not None:
-                kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, [-1]]  # (B, 1) k-th largest
+                # (B, 1) k-th largest
+                kth = torch.topk(logits, min(top_k, logits.size(-1))).values[
+                    :, [-1]
+                ]
                 logits = logits.masked_fill(logits < kth, float('-inf'))
-            nxt = torch.multinomial(F.softmax(logits, dim=-1), 1, generator=generator)  # (B, 1)
+            # (B, 1)
+            nxt = torch.multinomial(F.softmax(logits, dim=-1), 1,
+                                    generator=generator)
         if eot is not None:
             nxt = nxt.masked_fill(done, eot)
             done = done | (nxt == eot)
@@ -189,20 +243,27 @@ def generate(model:GPT, idx, # (B, T) prompt token ids
     return idx
 
 # %% ../nbs/05_model.ipynb #1d388851
-def _torch_version(): return tuple(int(v) for v in torch.__version__.split('+')[0].split('.')[:2])
+def _torch_version():
+    return tuple(int(v) for v in torch.__version__.split('+')[0].split('.')[:2])
 
 def has_fused_adamw(device_type:str, # 'cuda', 'cpu' or 'mps'
                    ) -> bool:
     "Does this PyTorch have a fused AdamW kernel (one pass over all parameters) for `device_type`?"
-    return device_type == 'cuda' or (device_type == 'cpu' and _torch_version() >= (2, 4))  # CPU kernel since 2.4
+    # CPU kernel since 2.4
+    return device_type == 'cuda' or (
+        device_type == 'cpu' and _torch_version() >= (2, 4)
+    )
 
 def configure_optimizers(model:nn.Module, weight_decay:float, lr:float,
                          betas:tuple=(0.9, 0.95), eps:float=1e-8,
                          device_type:str='cpu', # 'cuda', 'cpu' or 'mps'
                          fused:bool|None=None): # one kernel for the whole update; None: wherever PyTorch has it
     "AdamW with weight decay only on parameters of 2+ dimensions; fused on CUDA and CPU unless told otherwise."
-    params = [p for p in model.parameters() if p.requires_grad]  # a tied tensor appears once
-    groups = [{'params': [p for p in params if p.dim() >= 2], 'weight_decay': weight_decay},
-              {'params': [p for p in params if p.dim() < 2], 'weight_decay': 0.0}]
+    # a tied tensor appears once
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{'params': [p for p in params if p.dim() >= 2],
+               'weight_decay': weight_decay},
+              {'params': [p for p in params if p.dim() < 2],
+               'weight_decay': 0.0}]
     if fused is None: fused = has_fused_adamw(device_type)
     return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, fused=fused)

@@ -31,13 +31,26 @@ def get_device(name:str='auto', # 'auto' (cuda > mps > cpu), 'cpu', 'cuda', 'cud
         if _mps_available(): return torch.device('mps')
         return torch.device('cpu')
     kind = name.split(':')[0]
-    if kind not in DEVICES: raise GPT2NBError(f"unknown device '{name}': use one of {', '.join(DEVICES)}")
+    if kind not in DEVICES:
+        raise GPT2NBError(f"unknown device '{name}': use one of "
+                          f"{', '.join(DEVICES)}")
     if kind == 'cuda' and not torch.cuda.is_available():
-        raise GPT2NBError(f"device '{name}' asked for, but this PyTorch ({torch.__version__}) sees no CUDA GPU: use --device auto or --device cpu")
-    if kind == 'cuda' and ':' in name and int(name.split(':')[1]) >= torch.cuda.device_count():
-        raise GPT2NBError(f"device '{name}' asked for, but only {torch.cuda.device_count()} CUDA GPU(s) are visible: use a lower index")
+        raise GPT2NBError(f"device '{name}' asked for, but this PyTorch "
+                          f"({torch.__version__})"
+                          " sees no CUDA GPU: use --device auto or --device cpu")
+    if (
+        kind == 'cuda'
+        and ':' in name
+        and int(name.split(':')[1]) >= torch.cuda.device_count()
+    ):
+        raise GPT2NBError(f"device '{name}' asked for, but only "
+                          f"{torch.cuda.device_count()}"
+                          " CUDA GPU(s) are visible: use a lower index")
     if kind == 'mps' and not _mps_available():
-        raise GPT2NBError("device 'mps' asked for, but Apple's Metal backend is not available here: use --device auto or --device cpu")
+        raise GPT2NBError(
+            "device 'mps' asked for, but Apple's Metal backend is not available"
+            " here: use --device auto or --device cpu"
+        )
     return torch.device(name)
 
 # %% ../nbs/08_precision.ipynb #09baf257
@@ -48,12 +61,23 @@ def set_precision(precision:str, # 'fp32', 'tf32', 'bf16', or 'auto' (the device
                  ):
     "Set the float32 matmul precision and return a factory of contexts to run the forward pass in."
     if precision == 'auto': precision = choose_settings(device)['precision']
-    if precision not in PRECISIONS: raise GPT2NBError(f"unknown precision '{precision}': use auto or one of {', '.join(PRECISIONS)}")
+    if precision not in PRECISIONS:
+        raise GPT2NBError(f"unknown precision '{precision}': use auto or one of "
+                          f"{', '.join(PRECISIONS)}")
     cpu = torch.device(device).type == 'cpu'
-    # tf32: TF32 tensor cores on a GPU ('high'), bf16 inputs in oneDNN on a CPU ('medium'; IEEE where there are no bf16 units).
-    # bf16 autocasts the forward's products; the float32 products that remain may use TF32 on a GPU and stay IEEE on a CPU.
-    torch.set_float32_matmul_precision({'fp32': 'highest', 'tf32': 'medium' if cpu else 'high', 'bf16': 'high'}[precision])
-    if precision == 'bf16': return functools.partial(torch.autocast, device_type=torch.device(device).type, dtype=torch.bfloat16)
+    # tf32: TF32 tensor cores on a GPU ('high'), bf16 inputs in oneDNN on a CPU
+    # ('medium'; IEEE where there are no bf16 units). bf16 autocasts the
+    # forward's products; the float32 products that remain may use TF32 on a GPU
+    # and stay IEEE on a CPU.
+    torch.set_float32_matmul_precision(
+        {'fp32': 'highest', 'tf32': 'medium' if cpu else 'high', 'bf16': 'high'}[
+            precision
+        ]
+    )
+    if precision == 'bf16':
+        return functools.partial(torch.autocast,
+                                 device_type=torch.device(device).type,
+                                 dtype=torch.bfloat16)
     return contextlib.nullcontext
 
 # %% ../nbs/08_precision.ipynb #df5fdab4
@@ -61,17 +85,33 @@ def cpu_flags() -> set:
     "The CPU's feature flags as Linux names them (avx2, avx512_bf16, amx_bf16, ...): from /proc/cpuinfo, else from PyTorch's own checks."
     with contextlib.suppress(OSError):
         for line in open('/proc/cpuinfo'):
-            if line.startswith('flags'): return set(line.split(':', 1)[1].split())
-    checks = dict(avx2='_is_avx2_supported', avx512f='_is_avx512_supported', avx512_bf16='_is_avx512_bf16_supported',
-                  amx_bf16='_is_amx_tile_supported')  # macOS, Windows: what torch.cpu reports
-    return {flag for flag, f in checks.items() if getattr(torch.cpu, f, lambda: False)()}
+            if line.startswith('flags'):
+                return set(line.split(':', 1)[1].split())
+    # macOS, Windows: what torch.cpu reports
+    checks = dict(avx2='_is_avx2_supported', avx512f='_is_avx512_supported',
+                  avx512_bf16='_is_avx512_bf16_supported',
+                  amx_bf16='_is_amx_tile_supported')
+    return {
+        flag
+        for flag, f in checks.items()
+        if getattr(torch.cpu, f, lambda: False)()
+    }
 
 def cpu_name() -> str:
     "The CPU's model name from /proc/cpuinfo (Linux), else what `platform` knows; trademark signs dropped."
     name = platform.processor() or platform.machine()
     with contextlib.suppress(OSError):
-        name = next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')), name)
-    return ' '.join(name.replace('(R)', '').replace('(TM)', '').replace('(tm)', '').split())
+        name = next(
+            (
+                l.split(':', 1)[1].strip()
+                for l in open('/proc/cpuinfo')
+                if l.startswith('model name')
+            ),
+            name,
+        )
+    return ' '.join(
+        name.replace('(R)', '').replace('(TM)', '').replace('(tm)', '').split()
+    )
 
 def device_name(device) -> str:
     "A device in words: its GPU's or CPU's model name. The one place that names devices, for logs, plans and results."
@@ -91,10 +131,18 @@ def _has_cxx() -> bool:
     try: from torch._inductor import config
     except Exception: return False
     cxx = config.cpp.cxx
-    return shutil.which((cxx[-1] if isinstance(cxx, (tuple, list)) else cxx) or 'g++') is not None
+    return (
+        shutil.which(
+            (cxx[-1] if isinstance(cxx, (tuple, list)) else cxx) or 'g++'
+        )
+        is not None
+    )
 
-_ONEDNN_AMX = ('AVX512_CORE_AMX', 'AVX512_CORE_AMX_FP16', 'AVX10_1_512_AMX', 'AVX10_1_512_AMX_FP16', 'ALL', 'DEFAULT')
-_ONEDNN_BF16 = ('AVX512_CORE_BF16', 'AVX512_CORE_FP16', 'AVX10_1_512', *_ONEDNN_AMX)  # oneDNN ISA caps that keep bf16 kernels
+_ONEDNN_AMX = ('AVX512_CORE_AMX', 'AVX512_CORE_AMX_FP16', 'AVX10_1_512_AMX',
+               'AVX10_1_512_AMX_FP16', 'ALL', 'DEFAULT')
+# oneDNN ISA caps that keep bf16 kernels
+_ONEDNN_BF16 = ('AVX512_CORE_BF16', 'AVX512_CORE_FP16', 'AVX10_1_512',
+                *_ONEDNN_AMX)
 
 @functools.cache
 def fp32_matmuls_in_bf16() -> bool:
@@ -106,7 +154,8 @@ def fp32_matmuls_in_bf16() -> bool:
     try: c = a @ b
     finally: torch.set_float32_matmul_precision(old)
     exact = a.double() @ b.double()
-    return ((c.double() - exact).norm() / exact.norm()).item() > 2**-14  # bf16 inputs: ~2e-3; float32: ~1e-7
+    # bf16 inputs: ~2e-3; float32: ~1e-7
+    return ((c.double() - exact).norm() / exact.norm()).item() > 2**-14
 
 def hardware(device, # a torch.device or its name
             ) -> dict:
@@ -115,27 +164,64 @@ def hardware(device, # a torch.device or its name
     if device.type == 'cuda':
         cc = torch.cuda.get_device_capability(device)
         ampere = cc >= (8, 0)  # TF32 and bf16 tensor cores
-        return dict(device='cuda', name=device_name(device), bf16=ampere, fast_fp32=ampere,
-                    compiler=_has_triton() and cc >= (7, 0), compiler_name='Triton',
-                    units=f"compute capability {cc[0]}.{cc[1]}, {'TF32 and bf16 tensor cores' if ampere else 'no TF32 or bf16 tensor cores'}")
+        return dict(
+            device='cuda',
+            name=device_name(device),
+            bf16=ampere,
+            fast_fp32=ampere,
+            compiler=_has_triton() and cc >= (7, 0),
+            compiler_name='Triton',
+            units=(
+                f"compute capability {cc[0]}.{cc[1]},"
+                f" "
+                f"{'TF32 and bf16 tensor cores' if ampere else 'no TF32 or bf16 tensor cores'}"
+            ),
+        )
     if device.type == 'mps':
-        return dict(device='mps', name=device_name(device), bf16=False, fast_fp32=False, compiler=False,
+        return dict(device='mps', name=device_name(device), bf16=False,
+                    fast_fp32=False, compiler=False,
                     compiler_name='Metal', units='Apple GPU')
     flags = cpu_flags()
-    units = [u for f, u in (('amx_bf16', 'AMX-BF16'), ('avx512_bf16', 'AVX512-BF16')) if f in flags]
-    simd = 'AVX-512' if 'avx512f' in flags else 'AVX2' if 'avx2' in flags else platform.machine()
+    units = [
+        u
+        for f, u in (('amx_bf16', 'AMX-BF16'), ('avx512_bf16', 'AVX512-BF16'))
+        if f in flags
+    ]
+    simd = (
+        'AVX-512'
+        if 'avx512f' in flags
+        else 'AVX2' if 'avx2' in flags else platform.machine()
+    )
     cap, off = os.environ.get('ONEDNN_MAX_CPU_ISA', '').upper(), None
-    if units and cap and cap not in _ONEDNN_BF16:  # the bf16 units are there, but oneDNN was told not to use them
-        units, off = [], f"{' and '.join(units)} bf16 units unused: ONEDNN_MAX_CPU_ISA={cap}"
-    elif 'AMX-BF16' in units and cap and cap not in _ONEDNN_AMX: units.remove('AMX-BF16')  # capped below the AMX kernels
-    return dict(device='cpu', name=device_name(device), bf16=bool(units), fast_fp32=fp32_matmuls_in_bf16(), compiler=_has_cxx(), compiler_name='C++',
-                units=f"{' and '.join(units)} bf16 units" if units else off or f"{simd}, no bf16 units")
+    # the bf16 units are there, but oneDNN was told not to use them
+    if units and cap and cap not in _ONEDNN_BF16:
+        units, off = ([],
+                      f"{' and '.join(units)} bf16 units unused: "
+                      f"ONEDNN_MAX_CPU_ISA={cap}")
+    # capped below the AMX kernels
+    elif 'AMX-BF16' in units and cap and cap not in _ONEDNN_AMX:
+        units.remove('AMX-BF16')
+    return dict(
+        device='cpu',
+        name=device_name(device),
+        bf16=bool(units),
+        fast_fp32=fp32_matmuls_in_bf16(),
+        compiler=_has_cxx(),
+        compiler_name='C++',
+        units=(
+            f"{' and '.join(units)} bf16 units"
+            if units
+            else off or f"{simd}, no bf16 units"
+        ),
+    )
 
 # %% ../nbs/08_precision.ipynb #c6d8e35d
 LOSSES = ('chunked', 'plain')
-COMPILE_MIN_STEPS = 100  # a shorter run does not earn back the tens of seconds torch.compile takes
+# a shorter run does not earn back the tens of seconds torch.compile takes
+COMPILE_MIN_STEPS = 100
 
-def _glibc() -> bool: return sys.platform.startswith('linux') and platform.libc_ver()[0] == 'glibc'
+def _glibc() -> bool:
+    return sys.platform.startswith('linux') and platform.libc_ver()[0] == 'glibc'
 
 def choose_settings(device, # where the run trains
                     precision:str='auto', # 'auto', or one of PRECISIONS (kept)
@@ -147,42 +233,92 @@ def choose_settings(device, # where the run trains
                    ) -> dict:
     "The fastest correct settings for a run on `device` and the reason for each: given ones are kept, 'auto' ones follow the hardware."
     hw, why = hw or hardware(device), {}
-    if precision == 'auto': precision, why['precision'] = ('bf16' if hw['bf16'] else 'fp32'), f"auto: {hw['units']}"
+    if precision == 'auto':
+        precision, why['precision'] = (
+            'bf16' if hw['bf16'] else 'fp32'
+        ), f"auto: {hw['units']}"
     elif precision in PRECISIONS: why['precision'] = 'given'
-    else: raise GPT2NBError(f"unknown precision '{precision}': use auto or one of {', '.join(PRECISIONS)}")
+    else:
+        raise GPT2NBError(f"unknown precision '{precision}': use auto or one of "
+                          f"{', '.join(PRECISIONS)}")
     if compile is not None: why['compile'] = 'given'
-    elif not hw['compiler']: compile, why['compile'] = False, f"auto: no {hw['compiler_name']} compiler for torch.compile here"
+    elif not hw['compiler']:
+        compile, why['compile'] = (False,
+                                   f"auto: no {hw['compiler_name']} compiler "
+                                   f"for torch.compile here")
     elif hw['device'] == 'cpu' and precision != 'bf16':
-        compile, why['compile'] = False, "auto: fp32 matmuls dominate a CPU step; fusing the rest gains little"
-    elif steps is not None and steps < COMPILE_MIN_STEPS: compile, why['compile'] = False, f"auto: {steps} steps do not repay compiling"
-    else: compile, why['compile'] = True, f"auto: {hw['compiler_name']} kernels fuse the work between the matmuls"
+        compile = False
+        why['compile'] = (
+            "auto: fp32 matmuls dominate a CPU step; fusing the rest gains"
+            " little"
+        )
+    elif steps is not None and steps < COMPILE_MIN_STEPS:
+        compile, why['compile'] = (False,
+                                   f"auto: {steps} steps do not repay compiling")
+    else:
+        compile = True
+        why['compile'] = (
+            f"auto: {hw['compiler_name']} kernels fuse the work between the"
+            " matmuls"
+        )
     if loss == 'auto':
         loss = 'chunked' if hw['device'] == 'cpu' else 'plain'
-        why['loss'] = 'auto: CPU, the logits are never stored' if loss == 'chunked' else 'auto: GPU, fused kernels'
+        why['loss'] = (
+            'auto: CPU, the logits are never stored'
+            if loss == 'chunked'
+            else 'auto: GPU, fused kernels'
+        )
     elif loss in LOSSES: why['loss'] = 'given'
     else: raise GPT2NBError(f"unknown loss '{loss}': use auto, chunked or plain")
     keep = hw['device'] == 'cpu' and _glibc()
-    if keep: why['memory'] = 'a memory budget holds the process' if budget else 'no page faults per step'
-    return dict(precision=precision, compile=compile, loss=loss, fused_adamw=has_fused_adamw(hw['device']),
-                keep_freed_memory=keep and not budget, hardware=hw['name'], why=why)
+    if keep:
+        why['memory'] = (
+            'a memory budget holds the process'
+            if budget
+            else 'no page faults per step'
+        )
+    return dict(precision=precision, compile=compile, loss=loss,
+                fused_adamw=has_fused_adamw(hw['device']),
+                keep_freed_memory=keep and not budget, hardware=hw['name'],
+                why=why)
 
 def settings_reasons(s:dict # what choose_settings returns
                     ) -> str:
     "Each choice with its reason, for a dry run's plan and for readers of this lesson."
-    p = {'bf16': 'bf16 autocast', 'tf32': 'tf32 matmuls', 'fp32': 'fp32'}[s['precision']]
-    return (f"{p} ({s['why']['precision']}) | {'compiled' if s['compile'] else 'eager'} ({s['why']['compile']}) | "
-            f"{s['loss']} loss ({s['why']['loss']}) | {'fused AdamW' if s['fused_adamw'] else 'AdamW'}"
-            + (f" | freed memory {'kept' if s['keep_freed_memory'] else 'returned'} ({s['why']['memory']})" if 'memory' in s['why'] else ''))
+    p = {'bf16': 'bf16 autocast', 'tf32': 'tf32 matmuls',
+         'fp32': 'fp32'}[s['precision']]
+    return (
+        f"{p} ({s['why']['precision']}) |"
+        f" {'compiled' if s['compile'] else 'eager'} ({s['why']['compile']}) |"
+        f" {s['loss']} loss ({s['why']['loss']}) |"
+        f" {'fused AdamW' if s['fused_adamw'] else 'AdamW'}"
+        + (
+            f" | freed memory {'kept' if s['keep_freed_memory'] else 'returned'}"
+            f" ({s['why']['memory']})"
+            if 'memory' in s['why']
+            else ''
+        )
+    )
 
 def settings_line(s:dict # what choose_settings returns
                  ) -> str:
     "What a run does, in one line a newcomer can read; `settings_reasons` says why."
-    p = {'bf16': 'bfloat16 matrix products (weights kept in float32)', 'tf32': 'float32 with faster matrix products',
+    p = {'bf16': 'bfloat16 matrix products (weights kept in float32)',
+         'tf32': 'float32 with faster matrix products',
          'fp32': 'float32 throughout'}[s['precision']]
-    how = ['compiled by torch.compile' if s['compile'] else 'not compiled',
-           'the loss computed in chunks' if s['loss'] == 'chunked' else 'the loss computed whole']
-    chosen = any(w != 'given' for k, w in s['why'].items() if k != 'memory')  # (the memory choice follows the others)
-    return (f"settings: {p}, {', '.join(how)}" + (f" (chosen for {s['hardware']}; --dry-run says why)" if chosen else ''))
+    how = [
+        'compiled by torch.compile' if s['compile'] else 'not compiled',
+        (
+            'the loss computed in chunks'
+            if s['loss'] == 'chunked'
+            else 'the loss computed whole'
+        ),
+    ]
+    # (the memory choice follows the others)
+    chosen = any(w != 'given' for k, w in s['why'].items() if k != 'memory')
+    return f"settings: {p}, {', '.join(how)}" + (
+        f" (chosen for {s['hardware']}; --dry-run says why)" if chosen else ''
+    )
 
 # %% ../nbs/08_precision.ipynb #5e73853f
 def keep_freed_memory() -> bool:
@@ -190,14 +326,22 @@ def keep_freed_memory() -> bool:
     if not _glibc(): return False
     libc = ctypes.CDLL('libc.so.6')
     M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # from glibc's malloc.h
-    return libc.mallopt(M_MMAP_MAX, 0) == 1 and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1
+    return (
+        libc.mallopt(M_MMAP_MAX, 0) == 1
+        and libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1
+    )
 
 def return_freed_memory(threshold:int=1 << 20) -> bool:
     "The opposite, for a process held to a memory budget: blocks from `threshold` up get their own pages, returned when freed."
     if not _glibc(): return False
     libc = ctypes.CDLL('libc.so.6')
-    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # fixed: by default glibc raises them as large blocks are freed
-    return libc.mallopt(M_MMAP_THRESHOLD, threshold) == 1 and libc.mallopt(M_TRIM_THRESHOLD, threshold) == 1
+    # fixed: by default glibc raises them as large blocks are freed
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+    return (
+        libc.mallopt(M_MMAP_THRESHOLD, threshold) == 1
+        and libc.mallopt(M_TRIM_THRESHOLD, threshold) == 1
+    )
 
 # %% ../nbs/08_precision.ipynb #ffbef6a0
-TOLERANCES = {'fp32': 1e-5, 'tf32': 2e-2, 'bf16': 2e-2}  # relative error of logits and gradients against fp32, one batch
+# relative error of logits and gradients against fp32, one batch
+TOLERANCES = {'fp32': 1e-5, 'tf32': 2e-2, 'bf16': 2e-2}

@@ -7,21 +7,54 @@ from __future__ import annotations
 import contextlib, gc, importlib, json, os, shutil, signal, time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from .core import GPT2NBError, atomic_write, ensure_dir, fault_point, folder_lock, seed_everything
+from gpt2_nb.core import (
+    GPT2NBError,
+    atomic_write,
+    ensure_dir,
+    fault_point,
+    folder_lock,
+    seed_everything,
+)
 from .data import DEFAULT_OUT, SAMPLE_PATH, prepare
 from .loader import TokenLoader, read_manifest
 from .model import GPT, configure_optimizers
 from .speed import PEAK_FLOPS, flops_per_token
-from .precision import get_device, set_precision, settings_line, settings_reasons, keep_freed_memory, return_freed_memory
+from gpt2_nb.precision import (
+    get_device,
+    set_precision,
+    settings_line,
+    settings_reasons,
+    keep_freed_memory,
+    return_freed_memory,
+)
 from .tokenizer import EOT, decode_tokens, get_encoding
-from .loop import (TrainConfig, Plan, Run, Callback, Strategy, NonFiniteLoss, resolve, fit, evaluate)
-from .checkpoint import SingleFile, rng_state, set_rng_state, checkpoint_meta, resume_from, claim_run_folder, run_files
+from gpt2_nb.loop import (
+    TrainConfig,
+    Plan,
+    Run,
+    Callback,
+    Strategy,
+    NonFiniteLoss,
+    resolve,
+    fit,
+    evaluate,
+)
+from gpt2_nb.checkpoint import (
+    SingleFile,
+    rng_state,
+    set_rng_state,
+    checkpoint_meta,
+    resume_from,
+    claim_run_folder,
+    run_files,
+)
 
 # %% auto #0
 __all__ = ['RUN_FILES', 'PLAN_MFU', 'PLAN_GPUS', 'MEANINGFUL', 'init_distributed', 'gather_ranks', 'any_rank', 'end_distributed',
@@ -36,13 +69,15 @@ def init_distributed(device_name:str='auto'):
     "Start the process group if launched by torchrun; return (rank, local_rank, world_size, device)."
     if 'RANK' not in os.environ or int(os.environ.get('WORLD_SIZE', 1)) == 1:
         return 0, 0, 1, get_device(device_name)
-    rank, local, world = int(os.environ['RANK']), int(os.environ['LOCAL_RANK']), int(os.environ['WORLD_SIZE'])
+    rank, local, world = (int(os.environ['RANK']), int(os.environ['LOCAL_RANK']),
+                          int(os.environ['WORLD_SIZE']))
     device = get_device(device_name)
     if device.type == 'cuda':
         device = torch.device('cuda', local)
         torch.cuda.set_device(device)
     elif device.type != 'cpu':
-        raise GPT2NBError(f"several processes need CUDA GPUs or the CPU, not '{device.type}': use --device cpu")
+        raise GPT2NBError(f"several processes need CUDA GPUs or the CPU, not "
+                          f"'{device.type}':" " use --device cpu")
     if not dist.is_initialized():
         _import_world_defaults()
         dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
@@ -50,12 +85,15 @@ def init_distributed(device_name:str='auto'):
 
 def _import_world_defaults():
     "Import, before the process group exists, torch's modules whose functions default to `group=group.WORLD`."
-    # These defaults are evaluated on import. DDP and FSDP import the modules on first use, after init_process_group: the
-    # defaults then hold the group to the interpreter's end, destroy_process_group cannot free it, and gloo's threads
-    # outlive it, to abort the process in interpreter shutdown. Imported first, the defaults are None.
+    # These defaults are evaluated on import. DDP and FSDP import the modules on
+    # first use, after init_process_group: the defaults then hold the group to
+    # the interpreter's end, destroy_process_group cannot free it, and gloo's
+    # threads outlive it, to abort the process in interpreter shutdown. Imported
+    # first, the defaults are None.
     for m in ('torch.distributed.nn', 'torch.distributed._shard.sharded_tensor'):
         try: importlib.import_module(m)
-        except ImportError: pass  # a torch without it has nothing to hold the group
+        # a torch without it has nothing to hold the group
+        except ImportError: pass
 
 # %% ../nbs/11_runs.ipynb #65f7a02d
 def gather_ranks(obj, world_size:int) -> list:
@@ -75,27 +113,40 @@ def any_rank(flag:bool, world_size:int, device) -> bool:
 def end_distributed(world_size:int, ok:bool=True):
     "Leave and free the process group; after a run that went well, every rank first waits at a barrier for the others."
     if world_size == 1 or not dist.is_initialized(): return
-    # gloo's worker threads drop a finished collective's tensors just after the caller's wait returns; dropping a tensor
-    # Python made takes the GIL. A thread still at it when its process shuts the interpreter down aborts the process
-    # ('terminate called without an active exception'), as rank 1 did when it left while rank 0 saved. So: wait at a
-    # barrier (the GIL is free there, and the barrier holds no tensor), then destroy the group, which joins gloo's threads
-    # while Python is still whole (see _import_world_defaults). After an error some ranks may never come: no barrier then.
+    # gloo's worker threads drop a finished collective's tensors just after the
+    # caller's wait returns; dropping a tensor Python made takes the GIL. A
+    # thread still at it when its process shuts the interpreter down aborts the
+    # process ('terminate called without an active exception'), as rank 1 did
+    # when it left while rank 0 saved. So: wait at a barrier (the GIL is free
+    # there, and the barrier holds no tensor), then destroy the group, which
+    # joins gloo's threads while Python is still whole (see
+    # _import_world_defaults). After an error some ranks may never come: no
+    # barrier then.
     if ok: dist.barrier()
-    gc.collect()  # a DDP model and its hooks form reference cycles: freed only by the collector, and they hold the group
+    # a DDP model and its hooks form reference cycles: freed only by the
+    # collector, and they hold the group
+    gc.collect()
     dist.destroy_process_group()
 
 # %% ../nbs/11_runs.ipynb #1bcf4d82
 class DDPStrategy(Strategy):
     "Each process holds the whole model; DDP averages the gradients in the backward pass; rank 0 saves one ckpt.pt."
     name, checkpoint = 'ddp', SingleFile()
-    every_rank_forwards = False   # evaluation and samples: rank 0's alone is enough
+    # evaluation and samples: rank 0's alone is enough
+    every_rank_forwards = False
     def wrap(self, model, device):
         if self.world_size == 1: return model
-        return DistributedDataParallel(model, device_ids=[device.index] if device.type == 'cuda' else None)
+        return DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == 'cuda' else None
+        )
     def sync_grads(self, model, sync:bool):
-        if self.world_size > 1: model.require_backward_grad_sync = sync  # DDP reads it in forward: set before the forward
+        # DDP reads it in forward: set before the forward
+        if self.world_size > 1: model.require_backward_grad_sync = sync
     def mean(self, t):
-        if self.world_size > 1: dist.all_reduce(t, op=dist.ReduceOp.SUM); t /= self.world_size  # gloo has no AVG
+        # gloo has no AVG
+        if self.world_size > 1:
+            dist.all_reduce(t, op=dist.ReduceOp.SUM)
+            t /= self.world_size
         return t
 
 # %% ../nbs/11_runs.ipynb #1d6683ae
@@ -106,10 +157,13 @@ def stop_requests(say=print):
     def handler(signum, frame):
         if flag['stop'] and signum == signal.SIGINT: raise KeyboardInterrupt
         flag['stop'] = True
-        say(f"\n{signal.Signals(signum).name}: stopping after this step with a checkpoint (Ctrl-C again to stop now)")
+        say(f"\n{signal.Signals(signum).name}: stopping after this step with a"
+            " checkpoint (Ctrl-C again to stop now)")
     try:
-        for s in (signal.SIGINT, signal.SIGTERM): old[s] = signal.signal(s, handler)
-    except ValueError: pass  # not the main thread: signals keep their usual meaning
+        for s in (signal.SIGINT, signal.SIGTERM):
+            old[s] = signal.signal(s, handler)
+    # not the main thread: signals keep their usual meaning
+    except ValueError: pass
     try: yield flag
     finally:
         for s, h in old.items(): signal.signal(s, h)
@@ -124,11 +178,16 @@ def read_log(path, # a log.jsonl
     for i, line in enumerate(lines, 1):
         try: r = json.loads(line.decode())
         except ValueError as e:  # (UnicodeDecodeError is one too)
-            if not line.strip() or i >= len(lines) - 1: continue  # a blank line, or the last one, cut short by a kill
-            raise GPT2NBError(f"line {i} of the log '{path}' is damaged ({type(e).__name__}): delete that line, or move the log "
-                              "aside (the checkpoint does not need it)") from None
+            # a blank line, or the last one, cut short by a kill
+            if not line.strip() or i >= len(lines) - 1: continue
+            raise GPT2NBError(f"line {i} of the log '{path}' is damaged "
+                              f"({type(e).__name__}):"
+                              " delete that line, or move the log aside (the "
+                              "checkpoint does not need it)") from None
         if not isinstance(r, dict) or not isinstance(r.get('step', 0), int):
-            raise GPT2NBError(f"line {i} of the log '{path}' is not a record of a step: delete that line, or move the log aside")
+            raise GPT2NBError(f"line {i} of the log '{path}' is not a record of "
+                              f"a step: delete"
+                              " that line, or move the log aside")
         if upto is None or r.get('step', 0) <= upto: recs.append(r)
     return recs
 
@@ -138,13 +197,17 @@ def append_log(path, rec:dict):
 
 def write_log(path, recs:list[dict]):
     "Replace a `log.jsonl` with `recs`, atomically."
-    with atomic_write(path, 'w') as f: f.writelines(json.dumps(r) + '\n' for r in recs)
+    with atomic_write(path,
+                      'w') as f: f.writelines(json.dumps(r) + '\n' for r in recs)
 
 # %% ../nbs/11_runs.ipynb #a587e354
-def plot_losses(recs:list[dict], path, title:str=''):
-    "Draw the train and val loss curves of a run's records into a PNG at `path`."
-    from matplotlib.figure import Figure  # no pyplot: no GUI backend, safe in scripts and workers
-    hs = [(r['step'], r['hellaswag_acc'], r['hellaswag_acc_norm']) for r in recs if 'hellaswag_acc' in r]
+def plot_losses(recs:list[dict], path, title:str='',
+                scored:str|None=None): # the items the accuracies were scored on (--hellaswag)
+    "Draw a run's train and val loss curves (and completion accuracies) into a PNG at `path`."
+    # no pyplot: no GUI backend, safe in scripts and workers
+    from matplotlib.figure import Figure
+    hs = [(r['step'], r['hellaswag_acc'],
+           r['hellaswag_acc_norm']) for r in recs if 'hellaswag_acc' in r]
     fig = Figure(figsize=(7.4 if hs else 7, 3.6 if hs else 4), dpi=100)
     ax, ax2 = fig.subplots(1, 2) if hs else (fig.subplots(), None)
     tr = [(r['step'], r['loss']) for r in recs if 'loss' in r]
@@ -152,23 +215,37 @@ def plot_losses(recs:list[dict], path, title:str=''):
     if tr:
         steps, losses = zip(*tr)
         ax.plot(steps, losses, lw=0.8, alpha=0.35, color='C0')
-        k = max(1, len(losses) // 25)  # a running mean over ~4% of the run, so the trend shows through the noise
+        # a running mean over ~4% of the run, so the trend shows through the
+        # noise
+        k = max(1, len(losses) // 25)
         smooth = np.convolve(losses, np.ones(k) / k, mode='valid')
-        ax.plot(steps[k - 1:], smooth, lw=1.5, color='C0', label=f'train (mean of {k})' if k > 1 else 'train')
+        ax.plot(steps[k - 1:], smooth, lw=1.5, color='C0',
+                label=f'train (mean of {k})' if k > 1 else 'train')
     if va: ax.plot(*zip(*va), 'o-', color='C1', label='val')
-    ax.set_xlabel('step'); ax.set_ylabel('loss (nats/token)'); ax.set_title(title, fontsize=9 if hs else None)
+    ax.set_xlabel('step')
+    ax.set_ylabel('loss (nats/token)')
+    ax.set_title(title, fontsize=9 if hs else None)
     ax.grid(alpha=0.3); ax.legend()
-    if hs:  # gpt2nb_train --hellaswag: the accuracies over the steps, and chance (one ending in four)
+    # gpt2nb_train --hellaswag: the accuracies over the steps, and chance (one
+    # ending in four)
+    if hs:
+        # a file, or a Hub dataset
+        name = Path(scored).name if str(scored).endswith('.jsonl') else scored
         steps, acc, acc_norm = zip(*hs)
-        ax2.plot(steps, acc_norm, 'o-', color='C2', label='acc_norm'); ax2.plot(steps, acc, 's--', color='C3', ms=4, label='acc')
+        ax2.plot(steps, acc_norm, 'o-', color='C2',
+                 label='acc_norm'); ax2.plot(steps, acc, 's--', color='C3', ms=4,
+                                             label='acc')
         ax2.axhline(0.25, color='gray', ls=':', label='chance (4 endings)')
-        ax2.set_xlabel('step'); ax2.set_ylabel('HellaSwag accuracy'); ax2.grid(alpha=0.3); ax2.legend(fontsize=8)
+        ax2.set_xlabel('step'); ax2.set_ylabel('completion accuracy')
+        ax2.set_title(f"items: {name or 'HellaSwag-style'}",
+                      fontsize=9); ax2.grid(alpha=0.3); ax2.legend(fontsize=8)
     fig.tight_layout()
     with atomic_write(path) as f: fig.savefig(f, format='png')
 
 def write_samples(recs:list[dict], path):
     "Write the samples of a run's eval records to a text file, one section per evaluation."
-    parts = [f"--- step {r['step']} (val loss {r['val_loss']:.4f}) ---\n{r['sample']}\n" for r in recs if 'sample' in r]
+    parts = [f"--- step {r['step']} (val loss {r['val_loss']:.4f}) "
+             f"---\n{r['sample']}\n" for r in recs if 'sample' in r]
     with atomic_write(path, 'w') as f: f.write('\n'.join(parts))
 
 # %% ../nbs/11_runs.ipynb #b58908ba
@@ -179,33 +256,58 @@ def log_record(run:Run, rec:dict):
 def redraw(run:Run):
     "loss.png and samples.txt, drawn again from the records."
     p = run.plan
-    plot_losses(run.records, run.out/'loss.png', f"{p.train.preset}: {p.model.n_layer} layers x {p.model.n_embd}, {p.total_batch:,} tokens/step")
+    plot_losses(run.records, run.out / 'loss.png',
+                f"{p.train.preset}: {p.model.n_layer} layers x "
+                f"{p.model.n_embd}, {p.total_batch:,} tokens/step",
+                p.train.hellaswag)
     write_samples(run.records, run.out/'samples.txt')
 
 # %% ../nbs/11_runs.ipynb #2e093473
-def fmt_time(s:float) -> str: return f"{int(s//60)}m{int(s%60):02d}s" if s >= 60 else f"{s:.1f}s"
+def fmt_time(s:float) -> str:
+    return f"{int(s//60)}m{int(s%60):02d}s" if s >= 60 else f"{s:.1f}s"
 
 class LogCallback(Callback):
     "Each step's record into log.jsonl; a progress line every `log_every` steps, with a time left that leaves compiling out."
     order = 0
     def before_fit(self, run):
         self.first, self.t_first = run.step + 1, None
-        if run.plan.train.compile: run.say("compiling the model: the first step takes a while longer (once per run)")
+        if run.plan.train.compile:
+            run.say("compiling the model: the first step takes a while longer "
+                    "(once per run)")
     def after_step(self, run):
         if run.rank: return
         now, t = time.perf_counter(), run.plan.train
         if run.step == self.first: self.t_first = now
         log_record(run, run.rec)
         if run.step % t.log_every == 0 or run.step in (self.first, t.max_steps):
-            done = run.step - self.first  # steps timed after the first, whose time includes compiling
-            left = (now - self.t_first) / done * (t.max_steps - run.step) if done else None
-            run.say(progress_line(run.rec, t.max_steps, left, compiled=t.compile and run.step == self.first))
+            # steps timed after the first, whose time includes compiling
+            done = run.step - self.first
+            left = (
+                (now - self.t_first) / done * (t.max_steps - run.step)
+                if done
+                else None
+            )
+            run.say(progress_line(run.rec, t.max_steps, left,
+                                  compiled=t.compile and run.step == self.first))
 
-def progress_line(rec:dict, max_steps:int, left_s:float|None, compiled:bool=False) -> str:
+def progress_line(rec:dict, max_steps:int, left_s:float|None,
+                  compiled:bool=False) -> str:
     m = f" | mfu {rec['mfu']:.1%}" if rec['mfu'] else ''
-    eta = 'compiling included' if compiled else f"{fmt_time(left_s)} left" if left_s is not None else 'time left: after the next step'
-    return (f"step {rec['step']:>5}/{max_steps} | loss {rec['loss']:.4f} | lr {rec['lr']:.2e} | norm {rec['grad_norm']:.3f} | "
-            f"{rec['dt_ms']:.0f} ms | {rec['tokens_per_sec']:,.0f} tok/s{m} | epoch {rec['epoch']} | {eta}")
+    eta = (
+        'compiling included'
+        if compiled
+        else (
+            f"{fmt_time(left_s)} left"
+            if left_s is not None
+            else 'time left: after the next step'
+        )
+    )
+    return (
+        f"step {rec['step']:>5}/{max_steps} | loss {rec['loss']:.4f} | lr"
+        f" {rec['lr']:.2e} | norm {rec['grad_norm']:.3f} | {rec['dt_ms']:.0f} ms"
+        f" | {rec['tokens_per_sec']:,.0f} tok/s{m} | epoch {rec['epoch']} |"
+        f" {eta}"
+    )
 
 # %% ../nbs/11_runs.ipynb #93f089f2
 def sample_text(model, # the model to sample from (uncompiled, not DDP-wrapped)
@@ -213,14 +315,18 @@ def sample_text(model, # the model to sample from (uncompiled, not DDP-wrapped)
                 prompt:str='', # text to continue ('' starts a new document)
                 max_new_tokens:int=48, seed:int=0, temperature:float=1.0, top_k:int|None=50, device='cpu') -> str:
     "Continue `prompt` with `max_new_tokens` sampled tokens, seeded with `seed` only; a document the model ends is followed by a blank line."
-    ids = enc.encode_ordinary('\n') + [EOT] + enc.encode_ordinary(prompt)  # a new document, after the end of another
+    # a new document, after the end of another
+    ids = enc.encode_ordinary('\n') + [EOT] + enc.encode_ordinary(prompt)
     g = torch.Generator(device=device).manual_seed(seed)
-    out = model.generate(torch.tensor([ids], device=device), max_new_tokens, temperature=temperature, top_k=top_k, generator=g)
+    out = model.generate(torch.tensor([ids], device=device), max_new_tokens,
+                         temperature=temperature, top_k=top_k, generator=g)
     new, docs = out[0, len(ids):].tolist(), [[]]
     for t in new:
-        if t == EOT: docs.append([])  # the model ended the document and started another
+        # the model ended the document and started another
+        if t == EOT: docs.append([])
         else: docs[-1].append(t)
-    return prompt + '\n\n'.join(decode_tokens(d, enc) for d in docs)  # no � for a character cut off at the end
+    # no � for a character cut off at the end
+    return prompt + '\n\n'.join(decode_tokens(d, enc) for d in docs)
 
 # %% ../nbs/11_runs.ipynb #bbda423c
 class EvalCallback(Callback):
@@ -231,18 +337,34 @@ class EvalCallback(Callback):
         if run.step == 0: self.evaluate(run)
     def after_step(self, run):
         t = run.plan.train
-        if run.step % t.eval_every == 0 or run.step == t.max_steps: self.evaluate(run)
+        if run.step % t.eval_every == 0 or run.step == t.max_steps:
+            self.evaluate(run)
     def evaluate(self, run):
-        t, n = run.plan.train, min(run.plan.train.eval_batches, len(run.val_loader))
-        v = run.strategy.mean(evaluate(run.raw, run.val_loader, n, run.autocast, run.device))
-        fault_point('eval', run.step)  # the fault tests kill a run here: val loss computed, nothing logged yet
+        t, n = run.plan.train, min(run.plan.train.eval_batches,
+                                   len(run.val_loader))
+        v = run.strategy.mean(
+            evaluate(run.raw, run.val_loader, n, run.autocast, run.device)
+        )
+        # the fault tests kill a run here: val loss computed, nothing logged yet
+        fault_point('eval', run.step)
         sample = None
         if run.rank == 0 or run.strategy.every_rank_forwards:
-            sample = sample_text(run.raw, self.enc, t.sample_prompt, t.sample_tokens, seed=t.seed + run.step, device=run.device)
+            sample = sample_text(run.raw, self.enc, t.sample_prompt,
+                                 t.sample_tokens, seed=t.seed + run.step,
+                                 device=run.device)
         if run.rank: return
-        log_record(run, dict(step=run.step, val_loss=v.item(), val_tokens=n * t.batch_size * t.seq_len * run.plan.world_size, sample=sample))
+        log_record(
+            run,
+            dict(
+                step=run.step,
+                val_loss=v.item(),
+                val_tokens=n * t.batch_size * t.seq_len * run.plan.world_size,
+                sample=sample,
+            ),
+        )
         redraw(run)
-        run.say(f"step {run.step:>5}/{t.max_steps} | val loss {v.item():.4f} | sample: {sample[:70]!r}")
+        run.say(f"step {run.step:>5}/{t.max_steps} | val loss {v.item():.4f} | "
+                f"sample: {sample[:70]!r}")
 
 # %% ../nbs/11_runs.ipynb #5dd1d296
 class StopCallback(Callback):
@@ -250,12 +372,22 @@ class StopCallback(Callback):
     order = 30
     def before_fit(self, run):
         self.ctx = stop_requests(run.say); self.flag = self.ctx.__enter__()
-        self.launcher = os.getppid() if 'TORCHELASTIC_RUN_ID' in os.environ else None  # torchrun's workers have one
+        # torchrun's workers have one
+        self.launcher = (
+            os.getppid() if 'TORCHELASTIC_RUN_ID' in os.environ else None
+        )
     def after_step(self, run):
-        if self.launcher is not None and os.getppid() != self.launcher and not self.flag['stop']:  # orphaned
+        # orphaned
+        if (
+            self.launcher is not None
+            and os.getppid() != self.launcher
+            and not self.flag['stop']
+        ):
             self.flag['stop'] = True
-            print(f"rank {run.rank}: the launcher (pid {self.launcher}) is gone: stopping after this step with a checkpoint", flush=True)
-        run.stop = any_rank(self.flag['stop'], run.plan.world_size, run.device) or run.step == run.plan.train.stop_at
+            print(f"rank {run.rank}: the launcher (pid {self.launcher}) is gone:"
+                  " stopping after this step with a checkpoint", flush=True)
+        run.stop = any_rank(self.flag['stop'], run.plan.world_size,
+                            run.device) or run.step == run.plan.train.stop_at
         self.interrupted = self.flag['stop']
     def after_fit(self, run): self.ctx.__exit__(None, None, None)
 
@@ -263,29 +395,40 @@ class CheckpointCallback(Callback):
     "A checkpoint every `ckpt_every` steps, at the end, and when the run stops early, in the strategy's format."
     order = 40
     def before_fit(self, run):
-        self.path, self.saved = run.out/run.strategy.checkpoint.name, run.step if run.step else None
+        self.path, self.saved = run.out / run.strategy.checkpoint.name, (
+            run.step if run.step else None
+        )
     def after_step(self, run):
         t = run.plan.train
-        if run.step % t.ckpt_every and run.step != t.max_steps and not run.stop: return
-        ranks = gather_ranks(dict(loader=run.loader.state_dict(), rng=rng_state(run.device)), run.plan.world_size)
-        meta = checkpoint_meta(run.step, run.raw, run.plan.train, ranks, run.plan.world_size)
+        if run.step % t.ckpt_every and run.step != t.max_steps and not run.stop:
+            return
+        ranks = gather_ranks(dict(loader=run.loader.state_dict(),
+                                  rng=rng_state(run.device)),
+                             run.plan.world_size)
+        meta = checkpoint_meta(run.step, run.raw, run.plan.train, ranks,
+                               run.plan.world_size)
         run.strategy.checkpoint.save(self.path, run.raw, run.optimizer, meta)
         self.saved = run.step
-        if run.rank == 0: shutil.rmtree(run.out/'previous', ignore_errors=True)  # --restart: the earlier run can go now
-        if not run.stop: run.say(f"step {run.step}: checkpoint saved to {self.path}")
+        # --restart: the earlier run can go now
+        if run.rank == 0: shutil.rmtree(run.out/'previous', ignore_errors=True)
+        if not run.stop:
+            run.say(f"step {run.step}: checkpoint saved to {self.path}")
     def after_fit(self, run):
         if run.stop and run.step < run.plan.train.max_steps:
-            run.say(f"stopped after step {run.step}: checkpoint saved to {self.path}; add --resume to the same command to continue")
+            run.say(f"stopped after step {run.step}: checkpoint saved to "
+                    f"{self.path}; add --resume to the same command to continue")
 
 # %% ../nbs/11_runs.ipynb #fbe48cd3
-def data_dir(cfg:TrainConfig, rank:int, world_size:int, say, prepare_missing:bool=True) -> Path|None:
+def data_dir(cfg:TrainConfig, rank:int, world_size:int, say,
+             prepare_missing:bool=True) -> Path|None:
     "The run's data folder; with no `--data`, data/shards, prepared from the bundled sample if it is not there (else None)."
     if cfg.data is not None: return Path(cfg.data)
     d = Path(DEFAULT_OUT)
     if not (d/'manifest.json').exists():
         if not prepare_missing: return None
         if rank == 0:
-            say(f"no --data given and {d} has no prepared data: preparing the bundled sample ({SAMPLE_PATH.name}) there (first run only)")
+            say(f"no --data given and {d} has no prepared data: preparing the "
+                f"bundled sample ({SAMPLE_PATH.name}) there (first run only)")
             prepare()
     if world_size > 1: dist.barrier()
     return d
@@ -297,37 +440,51 @@ def build(plan:Plan, device, rank:int, strategy, meta:dict|None) -> tuple:
     seed_everything(t.seed)  # the same initial weights on every rank
     raw = GPT(plan.model).to(device)
     raw.activation_checkpointing = t.activation_checkpointing
-    strategy.shard(raw, device)  # FSDP shards the bare model in place, before the optimizer sees it
-    optimizer = configure_optimizers(raw, weight_decay=t.weight_decay, lr=t.lr, device_type=device.type)
+    # FSDP shards the bare model in place, before the optimizer sees it
+    strategy.shard(raw, device)
+    optimizer = configure_optimizers(
+        raw, weight_decay=t.weight_decay, lr=t.lr, device_type=device.type
+    )
     step = 0
     if meta is not None:
         strategy.checkpoint.load_state(meta, raw, optimizer)
         step = meta['step']; set_rng_state(meta['ranks'][rank]['rng'])
-    else: seed_everything(t.seed + rank)  # each rank its own stream (dropout); rank 0 the same as a single process
-    if t.compile and device.type == 'cpu':  # Inductor's CPU kernels may add with atomics (e.g. into the embedding's
-        torch.use_deterministic_algorithms(True, warn_only=True)  # gradient): ordered ones make a run repeat bit for bit
+    # each rank its own stream (dropout); rank 0 the same as a single process
+    else: seed_everything(t.seed + rank)
+    # Inductor's CPU kernels may add with atomics (e.g. into the embedding's
+    if t.compile and device.type == 'cpu':
+        # gradient): ordered ones make a run repeat bit for bit
+        torch.use_deterministic_algorithms(True, warn_only=True)
     model = strategy.wrap(torch.compile(raw) if t.compile else raw, device)
     return raw, model, optimizer, step
 
 # %% ../nbs/11_runs.ipynb #637e8b63
-RUN_FILES = ('ckpt.pt', 'log.jsonl', 'samples.txt', 'loss.png')  # what a new run replaces (config.json is rewritten)
+# what a new run replaces (config.json is rewritten)
+RUN_FILES = ('ckpt.pt', 'log.jsonl', 'samples.txt', 'loss.png')
 
 def plan_numbers(plan:Plan) -> dict:
     "The step arithmetic of a plan, as config.json records it."
     t = plan.train
-    return dict(accum_steps=plan.accum_steps, total_batch=plan.total_batch, micro_batch=t.batch_size, steps_per_epoch=plan.steps_per_epoch,
-                max_steps=t.max_steps, epochs=plan.epochs, warmup_steps=t.warmup_steps, tokens=plan.tokens)
+    return dict(accum_steps=plan.accum_steps, total_batch=plan.total_batch,
+                micro_batch=t.batch_size, steps_per_epoch=plan.steps_per_epoch,
+                max_steps=t.max_steps, epochs=plan.epochs,
+                warmup_steps=t.warmup_steps, tokens=plan.tokens)
 
 def open_run_folder(plan:Plan, step:int) -> list[dict]:
     "Reopen the run folder (claimed by `claim_run_folder`); write config.json; return the log records up to `step`."
     out = Path(plan.train.out)
-    for n in (*RUN_FILES, 'config.json'):  # temporary files of writes cut short by a kill
+    # temporary files of writes cut short by a kill
+    for n in (*RUN_FILES, 'config.json'):
         for t in out.glob(f'.{n}.*.tmp'): t.unlink(missing_ok=True)
-    recs = read_log(out/'log.jsonl', upto=step)  # drop what was logged after the checkpoint: it is about to be redone
+    # drop what was logged after the checkpoint: it is about to be redone
+    recs = read_log(out/'log.jsonl', upto=step)
     write_log(out/'log.jsonl', recs)
-    info = dict(train=asdict(plan.train), sources=plan.sources, plan=plan_numbers(plan), model=asdict(plan.model),
-                world_size=plan.world_size, grad_accum_steps=plan.accum_steps, total_batch=plan.total_batch, device=plan.device,
-                torch=torch.__version__, params=plan.n_params, settings=plan.settings, memory=plan.memory)
+    info = dict(train=asdict(plan.train), sources=plan.sources,
+                plan=plan_numbers(plan), model=asdict(plan.model),
+                world_size=plan.world_size, grad_accum_steps=plan.accum_steps,
+                total_batch=plan.total_batch, device=plan.device,
+                torch=torch.__version__, params=plan.n_params,
+                settings=plan.settings, memory=plan.memory)
     with atomic_write(out/'config.json', 'w') as f: json.dump(info, f, indent=2)
     return recs
 
@@ -342,32 +499,69 @@ def run_folder_lock(plan:Plan, rank:int, device):
             try: stack.enter_context(folder_lock(ensure_dir(out, 'run folder')))
             except GPT2NBError as e: err = e
         if any_rank(err is not None, plan.world_size, device):
-            raise err or GPT2NBError(f"run folder '{out}' is in use by another process")
-        if rank > 0: stack.enter_context(folder_lock(out, join=True))  # stray ranks of this job hold it too
+            raise err or GPT2NBError(f"run folder '{out}' is in use by another "
+                                     f"process")
+        # stray ranks of this job hold it too
+        if rank > 0: stack.enter_context(folder_lock(out, join=True))
         try: yield
-        except GPT2NBError:  # refused before writing (e.g. nothing to resume): leave no empty folder behind
+        # refused before writing (e.g. nothing to resume): leave no empty folder
+        # behind
+        except GPT2NBError:
             if rank == 0 and created and not any(out.iterdir()): out.rmdir()
             raise
 
 # %% ../nbs/11_runs.ipynb #5009358a
 PLAN_MFU = 0.4  # the MFU assumed for the time estimates of a plan
-PLAN_GPUS = ('A100', 'H100')  # keys of PEAK_FLOPS whose bf16 peak the plan's time estimates use
-MEANINGFUL = dict(steps=100, tokens_per_param=1.0)  # below these a plan is a smoke test, not a training run
+# keys of PEAK_FLOPS whose bf16 peak the plan's time estimates use
+PLAN_GPUS = ('A100', 'H100')
+# below these a plan is a smoke test, not a training run
+MEANINGFUL = dict(steps=100, tokens_per_param=1.0)
 
 def dry_run_report(plan:Plan, callbacks=()) -> list[tuple[str, str]]:
     "The plan as (key, value) lines; a setting's value says where it came from (flag, preset, default, auto, derived)."
     t, src, mc = plan.train, plan.sources, plan.model
     def v(k): return f"{getattr(t, k)} ({src.get(k, 'derived')})"
     flops = plan.tokens * flops_per_token(mc, t.seq_len)
-    hours = {f"hours_on_{n}x{g}" if n > 1 else f"hours_on_{g}": f"{flops / (n * PEAK_FLOPS[g]['bf16'] * PLAN_MFU) / 3600:.2f}"
-             for g in PLAN_GPUS for n in (1, 8)}
-    lines = [('preset', v('preset')), ('params', f"{plan.n_params:,}"), ('n_layer', mc.n_layer), ('n_embd', mc.n_embd),
-             ('seq_len', v('seq_len')), ('lr', v('lr')), ('min_lr_ratio', v('min_lr_ratio')), ('warmup_steps', v('warmup_steps')),
-             ('max_steps', v('max_steps')), ('epochs', f"{plan.epochs:.2f}" if plan.epochs is not None else 'unknown (no prepared data)'),
-             ('total_batch', v('total_batch')), ('micro_batch', v('batch_size')), ('world_size', plan.world_size),
-             ('accum_steps', plan.accum_steps), ('tokens', f"{plan.tokens:,}"), ('tokens_per_param', f"{plan.tokens / plan.n_params:.2f}"),
-             ('weight_decay', v('weight_decay')), ('grad_clip', v('grad_clip')), ('precision', v('precision')),
-             ('compile', v('compile')), ('loss', v('loss')), ('flops', f"{flops:.3e}"), ('mfu_assumed', PLAN_MFU), *hours.items()]
+    hours = {
+        (
+            f"hours_on_{n}x{g}" if n > 1 else f"hours_on_{g}"
+        ): f"{flops / (n * PEAK_FLOPS[g]['bf16'] * PLAN_MFU) / 3600:.2f}"
+        for g in PLAN_GPUS
+        for n in (1, 8)
+    }
+    lines = [
+        ('preset', v('preset')),
+        ('params', f"{plan.n_params:,}"),
+        ('n_layer', mc.n_layer),
+        ('n_embd', mc.n_embd),
+        ('seq_len', v('seq_len')),
+        ('lr', v('lr')),
+        ('min_lr_ratio', v('min_lr_ratio')),
+        ('warmup_steps', v('warmup_steps')),
+        ('max_steps', v('max_steps')),
+        (
+            'epochs',
+            (
+                f"{plan.epochs:.2f}"
+                if plan.epochs is not None
+                else 'unknown (no prepared data)'
+            ),
+        ),
+        ('total_batch', v('total_batch')),
+        ('micro_batch', v('batch_size')),
+        ('world_size', plan.world_size),
+        ('accum_steps', plan.accum_steps),
+        ('tokens', f"{plan.tokens:,}"),
+        ('tokens_per_param', f"{plan.tokens / plan.n_params:.2f}"),
+        ('weight_decay', v('weight_decay')),
+        ('grad_clip', v('grad_clip')),
+        ('precision', v('precision')),
+        ('compile', v('compile')),
+        ('loss', v('loss')),
+        ('flops', f"{flops:.3e}"),
+        ('mfu_assumed', PLAN_MFU),
+        *hours.items(),
+    ]
     for cb in callbacks: lines += cb.describe(plan)
     lines.append(('settings', settings_reasons(plan.settings)))
     return [(k, str(x)) for k, x in lines] + plan_warnings(plan)
@@ -375,43 +569,73 @@ def dry_run_report(plan:Plan, callbacks=()) -> list[tuple[str, str]]:
 def plan_warnings(plan:Plan) -> list[tuple[str, str]]:
     "A line for a plan too small to mean anything as a training run: few steps, or a recipe sized by data it lacks."
     small = []
-    if plan.train.max_steps < MEANINGFUL['steps']: small.append(f"{plan.train.max_steps} steps")
-    derived = plan.sources.get('max_steps') == 'derived'  # the recipe sized the run by its data
-    if derived and plan.tokens / plan.n_params < MEANINGFUL['tokens_per_param']: small.append(f"{plan.tokens / plan.n_params:.2f} tokens per parameter")
-    held = [] if plan.train.resume or plan.train.restart else run_files(plan.train.out)
-    folder = [('warning', f"--out {plan.train.out} holds a run ({', '.join(held)}): add --resume or --restart")] if held else []
+    if plan.train.max_steps < MEANINGFUL['steps']:
+        small.append(f"{plan.train.max_steps} steps")
+    # the recipe sized the run by its data
+    derived = plan.sources.get('max_steps') == 'derived'
+    if derived and plan.tokens / plan.n_params < MEANINGFUL['tokens_per_param']:
+        small.append(f"{plan.tokens / plan.n_params:.2f} tokens per parameter")
+    held = (
+        []
+        if plan.train.resume or plan.train.restart
+        else run_files(plan.train.out)
+    )
+    folder = [('warning',
+               (f"--out {plan.train.out} holds a run ({', '.join(held)}):"
+                " add --resume or --restart"))] if held else []
     if not small: return folder
-    return folder + [('warning', f"{' and '.join(small)}: a smoke test of the settings, not a meaningful {plan.train.preset} run "
-                        f"(that needs at least {MEANINGFUL['steps']} steps and a token per parameter: prepare more data)")]
+    return folder + [('warning',
+                      (f"{' and '.join(small)}: a smoke test of the settings, "
+                       f"not a meaningful {plan.train.preset} run (that needs "
+                       f"at least {MEANINGFUL['steps']} steps and a token per "
+                       f"parameter:" " prepare more data)"))]
 
 # %% ../nbs/11_runs.ipynb #d88628f5
 def shard_tokens(cfg:TrainConfig, rank:int, world_size:int, say) -> list|None:
     "Tokens in each train shard of the run's data (preparing the bundled sample if the run needs it), or None."
     data = data_dir(cfg, rank, world_size, say, prepare_missing=not cfg.dry_run)
-    return None if data is None else [s['tokens'] for s in read_manifest(data)['shards'] if s['split'] == 'train']
+    return (
+        None
+        if data is None
+        else [
+            s['tokens']
+            for s in read_manifest(data)['shards']
+            if s['split'] == 'train'
+        ]
+    )
 
 def loaders(plan:Plan, rank:int, meta:dict|None) -> tuple:
     "The train and val loaders of this process; the train loader where the checkpoint left it."
-    t, data = plan.train, data_dir(plan.train, rank, plan.world_size, None, prepare_missing=False)
-    kw = dict(rank=rank, world_size=plan.world_size, seed=t.seed, vocab_size=plan.model.vocab_size)
-    loader, val = (TokenLoader(data, s, t.batch_size, t.seq_len, **kw) for s in ('train', 'val'))
+    t, data = plan.train, data_dir(
+        plan.train, rank, plan.world_size, None, prepare_missing=False
+    )
+    kw = dict(rank=rank, world_size=plan.world_size, seed=t.seed,
+              vocab_size=plan.model.vocab_size)
+    loader, val = (TokenLoader(data, s, t.batch_size, t.seq_len,
+                               **kw) for s in ('train', 'val'))
     if meta is not None: loader.load_state_dict(meta['ranks'][rank]['loader'])
     return loader, val
 
 def start_line(plan:Plan, step:int, resumed:bool) -> str:
     "The line that says what the run is: where, which model, how it computes, the batch."
     t, mc, w = plan.train, plan.model, plan.world_size
-    return (f"{f'resuming {t.out} at step {step}' if resumed else f'training into {t.out}'}: {mc.n_layer} layers, {mc.n_embd} wide, "
-            f"{plan.n_params/1e6:.1f}M parameters | {plan.device}, {t.precision}, {t.attention} attention"
-            f"{', compiled' if t.compile else ''}{f', {w} processes' if w > 1 else ''} | {plan.total_batch:,} tokens/step = "
-            f"{t.batch_size}x{t.seq_len}{f'x{w}' if w > 1 else ''} x {plan.accum_steps} micro-steps")
+    return (
+        f"{f'resuming {t.out} at step {step}' if resumed else f'training into {t.out}'}:"
+        f" {mc.n_layer} layers, {mc.n_embd} wide, {plan.n_params/1e6:.1f}M"
+        f" parameters | {plan.device}, {t.precision}, {t.attention}"
+        f" "
+        f"attention{', compiled' if t.compile else ''}{f', {w} processes' if w > 1 else ''}"
+        f" | {plan.total_batch:,} tokens/step ="
+        f" {t.batch_size}x{t.seq_len}{f'x{w}' if w > 1 else ''} x"
+        f" {plan.accum_steps} micro-steps"
+    )
 
 # %% ../nbs/11_runs.ipynb #321b1169
 def run_training(cfg:TrainConfig, # what the run asks for
                  say=print, # where progress lines go (rank 0 only)
                  strategy=DDPStrategy, # the Strategy class that shares the work among processes
                  callbacks=(), # more callbacks for the loop (the standard four are always there)
-                 choose_batch=None, # for --batch-size auto: resolve's choose_batch
+                 choose_batch:Callable|None=None, # for --batch-size auto: resolve's choose_batch
                 ) -> dict:
     "Train (or resume, or only plan) the run `cfg` describes; return a summary (steps, losses, paths, wall time)."
     t_start = time.time()
@@ -419,39 +643,80 @@ def run_training(cfg:TrainConfig, # what the run asks for
     say = say if rank == 0 else (lambda *a, **k: None)
     ok = False
     try:
-        plan = resolve(cfg, device, world, lambda: shard_tokens(cfg, rank, world, say), choose_batch)
-        if plan.train.dry_run: res = dict(dry_run=True, plan=dry_run_report(plan, callbacks))
-        else: res = _train(plan, rank, device, say, strategy(world, plan.train.precision), callbacks, t_start)
+        plan = resolve(
+            cfg,
+            device,
+            world,
+            lambda: shard_tokens(cfg, rank, world, say),
+            choose_batch,
+        )
+        if plan.train.dry_run:
+            res = dict(dry_run=True, plan=dry_run_report(plan, callbacks))
+        else:
+            res = _train(
+                plan,
+                rank,
+                device,
+                say,
+                strategy(world, plan.train.precision),
+                callbacks,
+                t_start,
+            )
         ok = True
         return res
     finally: end_distributed(world, ok)
 
-def _train(plan:Plan, rank:int, device, say, strategy, callbacks, t_start:float) -> dict:
+def _train(plan:Plan, rank:int, device, say, strategy, callbacks,
+           t_start:float) -> dict:
     with run_folder_lock(plan, rank, device):  # one job at a time in --out
         claim_run_folder(plan, rank, plan.world_size)
-        return _train_locked(plan, rank, device, say, strategy, callbacks, t_start)
+        return _train_locked(plan, rank, device, say, strategy, callbacks,
+                             t_start)
 
-def _train_locked(plan:Plan, rank:int, device, say, strategy, callbacks, t_start:float) -> dict:
+def _train_locked(plan:Plan, rank:int, device, say, strategy, callbacks,
+                  t_start:float) -> dict:
     meta = resume_from(plan, strategy)
-    if plan.settings['keep_freed_memory']: keep_freed_memory()  # the precision lesson: no page faults for each step's temporaries
-    elif device.type == 'cpu': return_freed_memory()  # held to a memory budget: the process follows its live tensors
+    # the precision lesson: no page faults for each step's temporaries
+    if plan.settings['keep_freed_memory']: keep_freed_memory()
+    # held to a memory budget: the process follows its live tensors
+    elif device.type == 'cpu': return_freed_memory()
     autocast = set_precision(plan.train.precision, device)
     loader, val_loader = loaders(plan, rank, meta)
     raw, model, optimizer, step = build(plan, device, rank, strategy, meta)
     out = Path(plan.train.out)
     if step >= plan.train.max_steps:
-        say(f"{out} is already at step {step} of --max-steps {plan.train.max_steps}: nothing to do (raise --max-steps to train on)")
-        return dict(out=str(out), step=step, steps_run=0, interrupted=False, wall_s=time.time() - t_start)
+        say(f"{out} is already at step {step} of --max-steps "
+            f"{plan.train.max_steps}: nothing to do (raise --max-steps to"
+            " train on)")
+        return dict(out=str(out), step=step, steps_run=0, interrupted=False,
+                    wall_s=time.time() - t_start)
     records = open_run_folder(plan, step) if rank == 0 else []
-    say(settings_line(plan.settings)); say(start_line(plan, step, meta is not None))
-    run = Run(plan, model, raw, optimizer, loader, val_loader, autocast, device, strategy, rank, say, step, out=out, records=records)
+    say(settings_line(plan.settings))
+    say(start_line(plan, step, meta is not None))
+    run = Run(plan, model, raw, optimizer, loader, val_loader, autocast, device,
+              strategy, rank, say, step, out=out, records=records)
     stop, ckpt = StopCallback(), CheckpointCallback()
     try: fit(run, [LogCallback(), EvalCallback(), stop, ckpt, *callbacks])
     except NonFiniteLoss as e:
-        kept = f"the last good checkpoint '{ckpt.path}' (step {ckpt.saved}) is kept" if ckpt.saved else "no checkpoint had been saved yet"
-        fp32 = ' or use --precision fp32' if plan.train.precision != 'fp32' else ''
-        raise NonFiniteLoss(f"{e}: training stopped; {kept}; lower --lr (now {plan.train.lr:g}){fp32}") from None
+        kept = (
+            f"the last good checkpoint '{ckpt.path}' (step {ckpt.saved}) is kept"
+            if ckpt.saved
+            else "no checkpoint had been saved yet"
+        )
+        fp32 = (
+            ' or use --precision fp32' if plan.train.precision != 'fp32' else ''
+        )
+        raise NonFiniteLoss(f"{e}: training stopped; {kept}; lower --lr (now "
+                            f"{plan.train.lr:g}){fp32}") from None
     evals = [r for r in run.records if 'val_loss' in r]
-    return dict(out=str(out), step=run.step, steps_run=run.step - step, interrupted=stop.interrupted, wall_s=time.time() - t_start,
-                first_val_loss=evals[0]['val_loss'] if evals else None, last_val_loss=evals[-1]['val_loss'] if evals else None,
-                hellaswag=[r for r in run.records if 'hellaswag_acc' in r][-1:] or None, device=plan.device_name)
+    return dict(
+        out=str(out),
+        step=run.step,
+        steps_run=run.step - step,
+        interrupted=stop.interrupted,
+        wall_s=time.time() - t_start,
+        first_val_loss=evals[0]['val_loss'] if evals else None,
+        last_val_loss=evals[-1]['val_loss'] if evals else None,
+        hellaswag=[r for r in run.records if 'hellaswag_acc' in r][-1:] or None,
+        device=plan.device_name,
+    )

@@ -16,17 +16,26 @@ __all__ = ['PEAK_FLOPS', 'linear_cross_entropy', 'flops_per_token', 'peak_flops'
 def _compiled_chunks(x, w, targets, valid, n, vocab_size:int, chunk:int):
     "The chunk loop written for torch.compile: (loss sum, dx, dw); each chunk's softmax, loss and gradient fuse into one loop."
     cols = torch.arange(w.size(0), device=x.device)                   # (Vp,)
-    scale = (valid / n).unsqueeze(1)                                  # (N, 1): 1/n for counted rows, 0 for ignored ones
-    tgt = targets.clamp(min=0).unsqueeze(1)                           # (N, 1); ignored rows point at 0
+    # (N, 1): 1/n for counted rows, 0 for ignored ones
+    scale = (valid / n).unsqueeze(1)
+    # (N, 1); ignored rows point at 0
+    tgt = targets.clamp(min=0).unsqueeze(1)
     loss, dxs, dw = 0.0, [], torch.zeros(w.shape, device=x.device)
     for s in range(0, x.size(0), chunk):
-        xs, sc, t = x[s:s + chunk].to(w.dtype), scale[s:s + chunk], tgt[s:s + chunk]
-        logits = torch.where(cols < vocab_size, (xs @ w.t()).float(), float('-inf'))  # (n, Vp), padding: probability 0
+        xs, sc, t = (x[s : s + chunk].to(w.dtype), scale[s : s + chunk],
+                     tgt[s : s + chunk])
+        # (n, Vp), padding: probability 0
+        logits = torch.where(cols < vocab_size, (xs @ w.t()).float(),
+                             float('-inf'))
         mx = logits.amax(1, keepdim=True)                             # (n, 1)
-        e = (logits - mx).exp()                                       # exp once: the sum and the gradient both read it
+        # exp once: the sum and the gradient both read it
+        e = (logits - mx).exp()
         sumexp = e.sum(1, keepdim=True)
-        loss = loss + ((mx + sumexp.log() - logits.gather(1, t)) * (sc > 0)).sum()
-        g = (e * (sc / sumexp) - (cols == t) * sc).to(w.dtype)      # (softmax - one-hot) / n, as one expression
+        loss = (
+            loss + ((mx + sumexp.log() - logits.gather(1, t)) * (sc > 0)).sum()
+        )
+        # (softmax - one-hot) / n, as one expression
+        g = (e * (sc / sumexp) - (cols == t) * sc).to(w.dtype)
         dxs.append(g @ w)                                             # (n, C)
         dw = dw + (g.t() @ xs).float()                                # (Vp, C)
     return loss, torch.cat(dxs).to(x.dtype), dw
@@ -35,22 +44,32 @@ def _eager_chunks(x, w, targets, valid, n, vocab_size:int, chunk:int):
     "The chunk loop run eagerly: (loss sum, dx, dw), the logits turned into their gradient in place, chunk by chunk."
     dt = w.dtype
     loss = torch.zeros((), device=x.device)
-    dx, dw = torch.empty_like(x), torch.zeros(w.shape, device=x.device)  # dw accumulates in fp32
+    # dw accumulates in fp32
+    dx, dw = torch.empty_like(x), torch.zeros(w.shape, device=x.device)
     for s in range(0, x.size(0), chunk):
         xs, vs = x[s:s + chunk].to(dt), valid[s:s + chunk]
-        t = targets[s:s + chunk].clamp(min=0).unsqueeze(1)            # (n, 1); ignored rows point at 0
+        # (n, 1); ignored rows point at 0
+        t = targets[s:s + chunk].clamp(min=0).unsqueeze(1)
         logits = (xs @ w.t()).float()                                  # (n, Vp)
-        logits[:, vocab_size:] = float('-inf')                         # padding: probability 0
+        # padding: probability 0
+        logits[:, vocab_size:] = float('-inf')
         mx = logits.amax(1, keepdim=True)                              # (n, 1)
         target_logit = logits.gather(1, t)                             # (n, 1)
-        probs = logits.sub_(mx).exp_()                                 # in place: (n, Vp) unnormalised
+        # in place: (n, Vp) unnormalised
+        probs = logits.sub_(mx).exp_()
         sumexp = probs.sum(1, keepdim=True)
-        loss += ((mx + sumexp.log() - target_logit).squeeze(1) * vs).sum()  # logsumexp - target logit
-        probs.div_(sumexp).scatter_add_(1, t, torch.full_like(target_logit, -1.0))  # softmax - one-hot
-        probs.mul_((vs / n).unsqueeze(1))                              # mean over counted rows, 0 for ignored
+        # logsumexp - target logit
+        loss += ((mx + sumexp.log() - target_logit).squeeze(1) * vs).sum()
+        # softmax - one-hot
+        probs.div_(sumexp).scatter_add_(
+            1, t, torch.full_like(target_logit, -1.0)
+        )
+        # mean over counted rows, 0 for ignored
+        probs.mul_((vs / n).unsqueeze(1))
         g = probs.to(dt)
         dx[s:s + chunk] = g @ w                                        # (n, C)
-        if dt == torch.float32: dw.addmm_(g.t(), xs)                   # (Vp, C), no temporary
+        # (Vp, C), no temporary
+        if dt == torch.float32: dw.addmm_(g.t(), xs)
         else: dw += g.t() @ xs
     return loss, dx, dw
 
@@ -60,13 +79,22 @@ class _LinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, targets, vocab_size, chunk):
         dev = x.device.type
-        dt = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else weight.dtype  # matmul dtype
+        # matmul dtype
+        dt = (
+            torch.get_autocast_dtype(dev)
+            if torch.is_autocast_enabled(dev)
+            else weight.dtype
+        )
         with torch.autocast(dev, enabled=False):
             valid = targets != -100
-            n = valid.sum().clamp(min=1)                                  # positions that count
-            compiling = torch.compiler.is_compiling()                     # traced by torch.compile: the fused form
+            # positions that count
+            n = valid.sum().clamp(min=1)
+            # traced by torch.compile: the fused form
+            compiling = torch.compiler.is_compiling()
             chunks = _compiled_chunks if compiling else _eager_chunks
-            loss, dx, dw = chunks(x, weight.to(dt), targets, valid, n, vocab_size, chunk or (1024 if compiling else 256))
+            loss, dx, dw = chunks(x, weight.to(dt), targets, valid, n,
+                                  vocab_size,
+                                  chunk or (1024 if compiling else 256))
         ctx.save_for_backward(dx, dw.to(weight.dtype))
         return loss / n
 
@@ -91,18 +119,24 @@ def flops_per_token(config:GPTConfig, seq_len:int|None=None): # sequence length 
     return 6 * n_matmul + 12 * L * C * T
 
 # %% ../nbs/07_model_speed.ipynb #5380c8be
-PEAK_FLOPS = {  # dense FLOP/s per GPU, from NVIDIA's datasheets (sparsity figures halved)
+# dense FLOP/s per GPU, from NVIDIA's datasheets (sparsity figures halved)
+PEAK_FLOPS = {
     'A100':      {'bf16': 312e12, 'tf32': 156e12, 'fp32': 19.5e12},
-    'H100':      {'bf16': 989e12, 'tf32': 495e12, 'fp32': 67e12},   # SXM (device name "NVIDIA H100 80GB HBM3")
+    # SXM (device name "NVIDIA H100 80GB HBM3")
+    'H100':      {'bf16': 989e12, 'tf32': 495e12, 'fp32': 67e12},
     'H100 PCIe': {'bf16': 756e12, 'tf32': 378e12, 'fp32': 51e12},
     'H100 NVL':  {'bf16': 835e12, 'tf32': 418e12, 'fp32': 60e12},
-    'H200':      {'bf16': 989e12, 'tf32': 495e12, 'fp32': 67e12},   # SXM: same chip as H100 SXM, more and faster memory
+    # SXM: same chip as H100 SXM, more and faster memory
+    'H200':      {'bf16': 989e12, 'tf32': 495e12, 'fp32': 67e12},
     'H200 NVL':  {'bf16': 835e12, 'tf32': 418e12, 'fp32': 60e12},
 }
 
 def peak_flops(device_name:str, dtype:str='bf16'):
     "Dense peak FLOP/s of a GPU named `device_name` for `dtype` ('bf16', 'tf32', 'fp32'), or None if not in `PEAK_FLOPS`."
-    if dtype not in ('bf16', 'tf32', 'fp32'): raise ValueError(f"dtype must be 'bf16', 'tf32' or 'fp32', got {dtype!r}")
+    if dtype not in ('bf16', 'tf32', 'fp32'):
+        raise ValueError(
+            f"dtype must be 'bf16', 'tf32' or 'fp32', got {dtype!r}"
+        )
     name = device_name.upper().replace('-', ' ')
     keys = [k for k in PEAK_FLOPS if k.upper() in name]
     return PEAK_FLOPS[max(keys, key=len)][dtype] if keys else None
@@ -114,4 +148,8 @@ def mfu(tokens_per_sec:float, # measured training throughput
         seq_len:int|None=None): # sequence length trained on (default: block_size)
     "Model FLOPs utilisation (0..1) of a training run, or None for a device without a known peak."
     peak = peak_flops(device_name, dtype)
-    return None if peak is None else tokens_per_sec * flops_per_token(config, seq_len) / peak
+    return (
+        None
+        if peak is None
+        else tokens_per_sec * flops_per_token(config, seq_len) / peak
+    )

@@ -17,25 +17,32 @@ __all__ = ['RANKS_PATH', 'RANKS_SHA256', 'EOT', 'EOT_TEXT', 'N_VOCAB', 'GPT2_PAT
            'decode_tokens', 'check_vocab']
 
 # %% ../nbs/01_tokenizer.ipynb #c75d482d
-RANKS_PATH = Path(gpt2_nb.__file__).resolve().parent/'assets'/'gpt2.tiktoken'  # installed as package data
+# installed as package data
+RANKS_PATH = Path(gpt2_nb.__file__).resolve().parent/'assets'/'gpt2.tiktoken'
 RANKS_SHA256 = '306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930'
 EOT = 50256  # id of <|endoftext|>, the token between documents
 EOT_TEXT = '<|endoftext|>'
 N_VOCAB = 50257  # 256 bytes + 50,000 merges + EOT
 
 # %% ../nbs/01_tokenizer.ipynb #a3866dfc
-def load_ranks(path=None, # a .tiktoken file; default: the one shipped (RANKS_PATH)
+def load_ranks(path:str|Path|None=None, # a .tiktoken file; default: the one shipped (RANKS_PATH)
                sha256=RANKS_SHA256, # the file's expected hex sha256
               ) -> dict[bytes, int]:
     "Read a sha256-checked ranks file into `{token bytes: rank}`."
     path = Path(RANKS_PATH if path is None else path)
     try: data = path.read_bytes()
-    except FileNotFoundError: raise GPT2NBError(f"tokenizer file '{path}' is missing: reinstall gpt2_nb (pip install -e . in a clone) to restore it") from None
+    except FileNotFoundError:
+        raise GPT2NBError(f"tokenizer file '{path}' is missing: reinstall "
+                          f"gpt2_nb (pip install"
+                          " -e . in a clone) to restore it") from None
     digest = hashlib.sha256(data).hexdigest()
     if digest != sha256:
-        raise GPT2NBError(f"tokenizer file '{path}' has sha256 {digest[:12]}..., expected {sha256[:12]}...: "
-                          "it is damaged or not GPT-2's; reinstall gpt2_nb to restore it")
-    return {base64.b64decode(tok): int(rank) for tok, rank in (line.split() for line in data.splitlines() if line)}
+        raise GPT2NBError(f"tokenizer file '{path}' has sha256 "
+                          f"{digest[:12]}..., expected {sha256[:12]}...: it is "
+                          f"damaged or not GPT-2's; reinstall gpt2_nb"
+                          " to restore it")
+    return {base64.b64decode(tok): int(rank) for tok,
+            rank in (line.split() for line in data.splitlines() if line)}
 
 # %% ../nbs/01_tokenizer.ipynb #a879ce62
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|\s++$|\s+(?!\S)|\s"""
@@ -44,8 +51,10 @@ GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}++| ?\p{N}++| ?[^\s\p{L}\p{N}]++|
 @functools.cache
 def get_encoding() -> tiktoken.Encoding:
     "GPT-2's tokenizer as a `tiktoken.Encoding`, built offline from the sha256-checked ranks shipped in the package."
-    return tiktoken.Encoding(name='gpt2', pat_str=GPT2_PATTERN, mergeable_ranks=load_ranks(),
-                             special_tokens={EOT_TEXT: EOT}, explicit_n_vocab=N_VOCAB)
+    return tiktoken.Encoding(name='gpt2', pat_str=GPT2_PATTERN,
+                             mergeable_ranks=load_ranks(),
+                             special_tokens={EOT_TEXT: EOT},
+                             explicit_n_vocab=N_VOCAB)
 
 # %% ../nbs/01_tokenizer.ipynb #e400cb7f
 def decode_tokens(tokens, # token ids
@@ -53,12 +62,15 @@ def decode_tokens(tokens, # token ids
                  ) -> str:
     "The text of `tokens`, without a character cut off at the end (where plain decoding would print �)."
     data = (enc or get_encoding()).decode_bytes(list(tokens))
-    return codecs.getincrementaldecoder('utf-8')(errors='replace').decode(data, final=False)
+    return codecs.getincrementaldecoder('utf-8')(errors='replace').decode(
+        data, final=False
+    )
 
 # %% ../nbs/01_tokenizer.ipynb #9cd8d315
 def check_vocab(vocab_size:int, # the model's vocabulary (its config.vocab_size)
                 what:str='the model'):
     "Refuse a model whose vocabulary is not GPT-2's: this tokenizer cannot speak to it."
     if vocab_size != N_VOCAB:
-        raise GPT2NBError(f"{what} has a vocabulary of {vocab_size:,} tokens, not GPT-2's {N_VOCAB:,}: "
-                          "it cannot be used with the GPT-2 tokenizer")
+        raise GPT2NBError(f"{what} has a vocabulary of {vocab_size:,} tokens, "
+                          f"not GPT-2's {N_VOCAB:,}: it cannot be used with the "
+                          f"GPT-2 tokenizer")

@@ -8,28 +8,48 @@ import argparse, functools, inspect, os, re, sys
 from dataclasses import fields
 
 from .core import GPT2NBError, ArgumentParser, HelpFormatter, run_cli
-from .loop import AT_LEAST, CHOICES, RECIPE_FIELDS, RECIPES, TrainConfig, flag
-from .checkpoint import load_checkpoint, load_model  # load_checkpoint, read_log: importable from here as before
+from gpt2_nb.loop import (
+    AT_LEAST,
+    CHOICES,
+    RECIPE_FIELDS,
+    RECIPES,
+    TrainConfig,
+    flag,
+)
+# load_checkpoint, read_log: importable from here as before
+from .checkpoint import load_checkpoint, load_model
 from .runs import DDPStrategy, fmt_time, read_log, run_training
 from .budget import MemoryPlan, choose_batch_size
 from .fsdp import FSDPStrategy
 from .evals import HellaSwagCallback
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'train', 'field_docs', 'presets_table', 'train_parser', 'train_cli']
+__all__ = ['STRATEGIES', 'train', 'field_docs', 'presets_table', 'train_parser', 'train_cli', 'unigram_logprobs',
+           'bigram_logprobs', 'yardstick_losses']
 
 # %% ../nbs/20_train.ipynb #d3c71006
-STRATEGIES = dict(ddp=DDPStrategy, fsdp=FSDPStrategy)  # --parallel's choices, each the Strategy class it means
+# --parallel's choices, each the Strategy class it means
+STRATEGIES = dict(ddp=DDPStrategy, fsdp=FSDPStrategy)
 
 def train(cfg:TrainConfig, # the run's settings
           say=print, # where progress lines go (rank 0 only)
          ) -> dict:
     "Train (or resume, or plan) the run `cfg` describes, with every lesson's part; return the run's summary."
-    strategy = STRATEGIES[cfg.parallel] if cfg.parallel in STRATEGIES else DDPStrategy  # an unknown one is refused by resolve
-    callbacks = [MemoryPlan()]  # the memory lesson: a dry run's memory lines, and the check that a step fits
-    if cfg.hellaswag is not None:  # the evals lesson: a dry run leaves a Hub dataset unread
-        callbacks.append(HellaSwagCallback(cfg.hellaswag, cfg.hellaswag_every, load=not cfg.dry_run))
-    choose = functools.partial(choose_batch_size, strategy=strategy, say=say)  # --batch-size auto
+    # an unknown one is refused by resolve
+    strategy = (
+        STRATEGIES[cfg.parallel] if cfg.parallel in STRATEGIES else DDPStrategy
+    )
+    # the memory lesson: a dry run's memory lines, and the check that a step fits
+    callbacks = [MemoryPlan()]
+    # the evals lesson: a dry run leaves a Hub dataset unread
+    if cfg.hellaswag is not None:
+        callbacks.append(
+            HellaSwagCallback(
+                cfg.hellaswag, cfg.hellaswag_every, load=not cfg.dry_run
+            )
+        )
+    # --batch-size auto
+    choose = functools.partial(choose_batch_size, strategy=strategy, say=say)
     return run_training(cfg, say, strategy, callbacks, choose)
 
 # %% ../nbs/20_train.ipynb #202065f1
@@ -38,7 +58,8 @@ def field_docs(cls) -> dict:
     docs, section = {}, ''
     for line in inspect.getsource(cls).splitlines():
         if m := re.match(r'\s+# (.+)', line): section = m.group(1)
-        elif m := re.match(r'\s+(\w+):[^=]+=[^#]*#\s*(.+)', line): docs[m.group(1)] = (section, m.group(2).strip())
+        elif m := re.match(r'\s+(\w+):[^=]+=[^#]*#\s*(.+)', line):
+            docs[m.group(1)] = (section, m.group(2).strip())
     return docs
 
 # %% ../nbs/20_train.ipynb #707534e8
@@ -46,8 +67,12 @@ def _at_least(lo, typ):
     "An argparse type: a number of type `typ` that is at least `lo` (the ranges of `check_settings`)."
     def parse(s):
         try: v = typ(s)
-        except ValueError: raise argparse.ArgumentTypeError(f"invalid {typ.__name__} value: {s!r}") from None
-        if v < lo: raise argparse.ArgumentTypeError(f"must be at least {lo}, got {s}")
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"invalid {typ.__name__} value: {s!r}"
+            ) from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"must be at least {lo}, got {s}")
         return v
     parse.__name__ = typ.__name__
     return parse
@@ -58,45 +83,80 @@ def _batch_size(s:str):
 
 def _flag_kwargs(f, text:str) -> dict:
     "How a `TrainConfig` field becomes a flag: type, range, choices, default, help (its default said once)."
-    t, said = str(f.type), re.sub(r"\(None: ([^)]*)\)", r"(default: \1)", text)  # a comment's "None: x" is the flag's default
-    if f.name == 'compile': return dict(action=argparse.BooleanOptionalAction, default=None, help=said)  # auto, or either way
+    # a comment's "None: x" is the flag's default
+    t, said = str(f.type), re.sub(r"\(None: ([^)]*)\)", r"(default: \1)", text)
+    # auto, or either way
+    if f.name == 'compile':
+        return dict(action=argparse.BooleanOptionalAction, default=None,
+                    help=said)
     if 'bool' in t: return dict(action='store_true', help=text)
     typ = int if 'int' in t else float if 'float' in t else str
-    kw = dict(type=_batch_size if f.name == 'batch_size' else _at_least(AT_LEAST[f.name], typ) if f.name in AT_LEAST else typ,
-              default=f.default, help=said)
+    kw = dict(
+        type=(
+            _batch_size
+            if f.name == 'batch_size'
+            else _at_least(AT_LEAST[f.name], typ) if f.name in AT_LEAST else typ
+        ),
+        default=f.default,
+        help=said,
+    )
     if f.name in CHOICES: kw['choices'] = CHOICES[f.name]
-    if f.name in RECIPE_FIELDS: kw['help'] = re.sub(r" ?\(None: [^)]*\)", '', text) + " (default: the preset's)"
+    if f.name in RECIPE_FIELDS:
+        kw['help'] = re.sub(r" ?\(None: [^)]*\)", '',
+                            text) + " (default: the preset's)"
     return kw
 
 def presets_table() -> str:
     "The recipes as the help shows them: a row per setting that defaults to the preset's, a column per preset."
     def fmt(k, v):
-        if v is None: return {'max_steps': 'data', 'total_batch': '1 micro'}.get(k, '-')
+        if v is None:
+            return {'max_steps': 'data', 'total_batch': '1 micro'}.get(k, '-')
         if k == 'warmup_frac': return f"{v:.2%}"
         return f"{v:,}" if isinstance(v, int) else f"{v:g}"
-    rows = [['', *RECIPES]] + [[flag(k), *[fmt(k, r[k]) for r in RECIPES.values()]] for k in RECIPE_FIELDS]
+    rows = [['', *RECIPES]] + [
+        [flag(k), *[fmt(k, r[k]) for r in RECIPES.values()]]
+        for k in RECIPE_FIELDS
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ['  '.join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip() for r in rows]
-    return ("the preset's defaults ('data': planned from the data's size; '1 micro': one\n"
-            "micro-batch per process, no accumulation):\n  " + '\n  '.join(lines))
+    lines = [
+        '  '.join(
+            c.rjust(w) if i else c.ljust(w)
+            for i, (c, w) in enumerate(zip(r, widths))
+        ).rstrip()
+        for r in rows
+    ]
+    return (
+        "the preset's defaults ('data': planned from the data's size; '1 micro':"
+        " one\nmicro-batch per process, no accumulation):\n  "
+        + '\n  '.join(lines)
+    )
 
 class _Formatter(HelpFormatter, argparse.RawDescriptionHelpFormatter):
     "Each flag's default said once; the presets table kept as it is laid out."
 
 def train_parser() -> ArgumentParser:
     "The `gpt2nb_train` argument parser: one flag per `TrainConfig` field, grouped as the dataclass groups them."
-    p = ArgumentParser(prog='gpt2nb_train', usage='%(prog)s [--preset P] [--data DIR] [--out DIR] [options]',
-                       description="Train GPT-2 from scratch. With no flags: the main job, the tiny model on the\n"
-                       "bundled sample, on the CPU, in a few minutes.", epilog=presets_table(), formatter_class=_Formatter)
+    p = ArgumentParser(
+        prog='gpt2nb_train',
+        usage='%(prog)s [--preset P] [--data DIR] [--out DIR] [options]',
+        description=(
+            "Train GPT-2 from scratch. With no flags: the main job, the tiny"
+            " model on the\nbundled sample, on the CPU, in a few minutes."
+        ),
+        epilog=presets_table(),
+        formatter_class=_Formatter,
+    )
     groups, docs = {}, field_docs(TrainConfig)
     for f in fields(TrainConfig):
         section, text = docs[f.name]
-        g = groups.get(section) or groups.setdefault(section, p.add_argument_group(section.split(' (')[0]))
+        g = groups.get(section) or groups.setdefault(
+            section, p.add_argument_group(section.split(' (')[0])
+        )
         g.add_argument(flag(f.name), **_flag_kwargs(f, text))
     return p
 
 # %% ../nbs/20_train.ipynb #ca0237f3
-def _train_main(argv=None):
+def _train_main(argv:list[str]|None=None):
     cfg = TrainConfig(**vars(train_parser().parse_args(argv)))
     res = train(cfg)
     if int(os.environ.get('RANK', 0)) != 0: return res
@@ -104,11 +164,12 @@ def _train_main(argv=None):
         print('\n'.join(f"{k}: {v}" for k, v in res['plan']))
         return res
     if res.get('steps_run') and res.get('first_val_loss') is not None:
-        print(f"done: {res['steps_run']} steps in {fmt_time(res['wall_s'])} on {res['device']}; "
-              f"val loss {res['first_val_loss']:.3f} at the start, {res['last_val_loss']:.3f} at step {res['step']}")
+        print(f"done: {res['steps_run']} steps in {fmt_time(res['wall_s'])} on "
+              f"{res['device']}; val loss {res['first_val_loss']:.3f} at the "
+              f"start, {res['last_val_loss']:.3f} at step {res['step']}")
     o, ck = res['out'], 'ckpt/' if cfg.parallel == 'fsdp' else 'ckpt.pt'
-    print(f"outputs in {o}/: log.jsonl, loss.png, samples.txt, {ck}, config.json | "
-          f"try: gpt2nb_sample --ckpt {o} --prompt 'The'")
+    print(f"outputs in {o}/: log.jsonl, loss.png, samples.txt, {ck}, "
+          f"config.json | try: gpt2nb_sample --ckpt {o} --prompt 'The'")
     if res.get('interrupted'): sys.exit(130)
     return res
 
@@ -123,6 +184,50 @@ def _quiet_ranks(f):
 def train_cli():
     "Console script `gpt2nb_train`."
     run_cli(_quiet_ranks(_train_main))
+
+# %% ../nbs/20_train.ipynb #46a8ba45
+import math
+import numpy as np
+
+def unigram_logprobs(train:np.ndarray, # token ids to count
+                     vocab_size:int=50257,
+                     k:float=1.0, # add-k: k extra counts for every token
+                    ) -> np.ndarray:
+    "log p(token) for every id: its count in `train` plus `k`, over the total."
+    counts = np.bincount(train, minlength=vocab_size) + k
+    return np.log(counts / counts.sum())
+
+def bigram_logprobs(train:np.ndarray, # token ids to count pairs in
+                    cur:np.ndarray, # the tokens before ...
+                    nxt:np.ndarray, # ... the tokens to score
+                    vocab_size:int=50257,
+                    lam:float=0.9, # the pair counts' weight against the unigram
+                    k:float=1.0, # the unigram's add-k
+                   ) -> np.ndarray:
+    "log p(nxt | cur): the pairs' counts in `train`, mixed with the unigram."
+    train, cur, nxt = (np.asarray(a, np.int64) for a in (train, cur, nxt))
+    # every pair (a, b) as one number a·V + b: sorted, with its count
+    pairs, counts = np.unique(train[:-1] * vocab_size + train[1:],
+                              return_counts=True)
+    after = np.bincount(train[:-1], minlength=vocab_size)  # c(a): a, then any
+    q = cur * vocab_size + nxt
+    i = np.minimum(np.searchsorted(pairs, q), len(pairs) - 1)
+    c_ab = np.where(pairs[i] == q, counts[i], 0)  # 0: a pair never seen
+    c_a = after[cur]
+    p_uni = np.exp(unigram_logprobs(train, vocab_size, k)[nxt])
+    p = lam * c_ab / np.maximum(c_a, 1) + (1 - lam) * p_uni
+    return np.log(np.where(c_a > 0, p, p_uni))  # a token never seen: unigram
+
+def yardstick_losses(train:np.ndarray, # the ids the counts come from
+                     cur:np.ndarray, # predict nxt[i] after cur[i]
+                     nxt:np.ndarray,
+                     vocab_size:int=50257) -> dict:
+    "Mean loss (nats per token) of three guessers that count instead of learn."
+    return dict(
+        uniform=math.log(vocab_size),
+        unigram=float(-unigram_logprobs(train, vocab_size)[nxt].mean()),
+        bigram=float(-bigram_logprobs(train, cur, nxt, vocab_size).mean()),
+    )
 
 # %% ../nbs/20_train.ipynb #f33e6a19
 if __name__ == '__main__' and '__file__' in globals(): train_cli()

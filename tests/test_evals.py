@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from conftest import run_cmd, assert_one_line_error, PY, REPO, train_args, make_shards
 from gpt2_nb.core import seed_everything
-from gpt2_nb.evals import load_hellaswag, ending_logprobs, evaluate_hellaswag, pick
+from gpt2_nb.evals import load_hellaswag, ending_logprobs, evaluate_hellaswag, pick, pick_per_byte, ending_bytes
 from gpt2_nb.model import GPT, GPTConfig
 from gpt2_nb.tokenizer import get_encoding
 from gpt2_nb.loop import TrainConfig
@@ -61,6 +61,8 @@ def test_pick_and_counts():
     scores = ending_logprobs(m, items)
     assert r['correct'] == sum(pick(s)[0] == it['label'] for s, it in zip(scores, items))
     assert r['correct_norm'] == sum(pick(s)[1] == it['label'] for s, it in zip(scores, items))
+    assert r['correct_norm_bytes'] == sum(pick_per_byte(s, ending_bytes(it)) == it['label'] for s, it in zip(scores, items))
+    assert r['acc_norm_bytes'] == r['correct_norm_bytes'] / 30
     assert (r['n'], r['acc']) == (30, r['correct'] / 30)
 
 
@@ -80,13 +82,14 @@ def test_eval_cli(ckpt, tmp_path):
     lines = r.stdout.splitlines()
     assert lines[0].startswith(f"scored: {ckpt} (step 2) on ") and lines[0].endswith(', 24 items'), r.stdout  # what was scored
     assert lines[1].startswith(f"acc: {res['acc']:.4f} ({res['correct']} right") and lines[2].startswith(f"acc_norm: {res['acc_norm']:.4f} ("), r.stdout
-    assert lines[3].startswith(f"chance: 0.2500") and res['chance'] == 0.25, r.stdout  # four endings an item
+    assert lines[3].startswith(f"acc_norm_bytes: {res['acc_norm_bytes']:.4f} ({res['correct_norm_bytes']} right"), r.stdout
+    assert lines[4].startswith(f"chance: 0.2500") and res['chance'] == 0.25, r.stdout  # four endings an item
     # the same weights through a Hugging Face folder (--hf) score the same
     pytest.importorskip('transformers')
     from gpt2_nb.checkpoint import load_model
     to_hf(load_model(ckpt)).save_pretrained(tmp_path/'hf')
     r2 = run_cmd('gpt2nb_eval', '--hf', tmp_path/'hf', '--hellaswag', KJV, '--limit', 24, check=True)
-    assert r2.stdout.splitlines()[1:3] == r.stdout.splitlines()[1:3]
+    assert r2.stdout.splitlines()[1:4] == r.stdout.splitlines()[1:4]
 
 
 GOOD = dict(ctx='In the beginning', endings=['God created', 'a cat sat'], label=0)
@@ -136,7 +139,7 @@ def test_train_with_hellaswag(data, tmp_path):
     run_cmd(PY, *args, check=True)
     one = hellaswag_records(tmp_path/'one')
     assert [r['step'] for r in one] == [0, 3, 4]
-    assert set(one[0]) == {'step', 'hellaswag_acc', 'hellaswag_acc_norm'}
+    assert set(one[0]) == {'step', 'hellaswag_acc', 'hellaswag_acc_norm', 'hellaswag_acc_norm_bytes'}
     assert png_width(tmp_path/'one'/'loss.png') == 740  # two panels (one panel is 700 px wide)
     cfg = json.loads((tmp_path/'one'/'config.json').read_text())['train']
     assert (cfg['hellaswag'], cfg['hellaswag_every']) == (str(items), 3)
