@@ -4,7 +4,7 @@
 Quarto; this hook runs inside that render, so README.md stays exactly what nbdev writes. Quarto's gfm output loses
 two things a reader of the README on GitHub needs, and this puts them back:
 - the `> summary` line under the title (Quarto keeps it only as front-matter `description`, which gfm drops);
-- links to lessons: `[Data](02_data.ipynb)` works in the notebook and on the site (both sit beside the lessons in
+- links to lessons (and the results page): `[Data](02_data.ipynb)` works in the notebook and on the site (both sit beside the lessons in
   nbs/), but README.md sits one folder up, so it gets `nbs/02_data.ipynb`.
 Renders of other files (the HTML site) are left alone. Standard library only: Quarto runs it with the first python on
 PATH."""
@@ -25,7 +25,7 @@ def summary(nb: Path) -> str:
 
 def finish(text: str, summary: str, nbs: str = 'nbs') -> str:
     "README text with the summary under the title and lesson links relative to the repository root. Idempotent."
-    text = re.sub(r'\]\((\d\d\w*\.ipynb(#[^)]*)?)\)', rf']({nbs}/\1)', text)
+    text = re.sub(r'\]\(((?:\d\d\w*|results)\.ipynb(#[^)]*)?)\)', rf']({nbs}/\1)', text)
     if summary and f'\n> {summary}\n' not in text:
         text = re.sub(r'\A(# [^\n]*\n)\n*', lambda m: f"{m.group(1)}\n> {summary}\n\n", text, count=1)
     return text
