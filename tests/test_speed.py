@@ -61,3 +61,18 @@ def test_compiled_chunked_loss_equals_eager(autocast):
     assert abs(l1 - l0) <= tol * abs(l0)
     for n in g0: assert (g1[n] - g0[n]).norm() <= tol * g0[n].norm() + 1e-8, n
     assert m.lm_head.weight.grad[1000:].abs().max().item() == 0.0  # no gradient into the padding rows
+
+
+def test_gpt2_124m_benchmark_smoke(tmp_path):
+    "bench/gpt2_124m.py --smoke: each of our loss paths and attentions compiled, transformers, ratios; a bad --nanogpt refused."
+    pytest.importorskip('transformers')
+    out = tmp_path/'g.json'
+    r = run_cmd(PY, REPO/'bench'/'gpt2_124m.py', '--smoke', '--json', out, cwd=REPO, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    rep = json.loads(out.read_text())
+    assert set(rep['modes']) == {'ours plain flash', 'ours plain naive', 'ours chunked flash', 'ours chunked naive',
+                                 'transformers sdpa'}, rep['modes']
+    assert all(m['tokens_per_sec'] > 0 and m['ms_min'] <= m['ms'] <= m['ms_max'] for m in rep['modes'].values())
+    assert 'x transformers' in r.stdout and 'nanoGPT left out' in r.stdout
+    bad = run_cmd(PY, REPO/'bench'/'gpt2_124m.py', '--smoke', '--nanogpt', tmp_path, cwd=REPO, timeout=120)
+    assert bad.returncode != 0 and 'no model.py' in bad.stderr and 'Traceback' not in bad.stderr
