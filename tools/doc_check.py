@@ -1,6 +1,6 @@
 """Checks of the notebooks as documentation, fast enough for CI (nothing is executed).
 
-1. Every lesson opens with a title (`# ...`) and a summary (`> ...`) in its first markdown cell.
+1. Every lesson opens with a title (`# ...`) and a one-line summary (`> ...`) in its first markdown cell.
 2. No cell that nbdev's docs processing executes holds more than imports or definitions. nbdev's `exec_show_docs`
    runs every exported cell, every `show_doc` cell and every cell that contains an import: a test cell that also imports
    something would run during `nbdev_proc_nbs`/`nbdev_docs` — slowly, and outside the tests.
@@ -31,7 +31,9 @@ SHOW_DIRECTIVES = {'export', 'exports', 'exporti', 'exec_doc'}
 
 def title_and_summary(nb) -> bool:
     md = next((c for c in nb.cells if c.cell_type == 'markdown'), None)
-    return md is not None and re.search(r'^# \S', md.source, re.M) is not None and re.search(r'^> \S', md.source, re.M) is not None
+    # one `>` line: nbdev takes the page's description from the first line only, so a second one would be lost
+    return (md is not None and re.search(r'^# \S', md.source, re.M) is not None
+            and len(re.findall(r'^> \S', md.source, re.M)) == 1 and not re.search(r'^>\s*$', md.source, re.M))
 
 
 def mixed_cells(nb_path):
@@ -196,7 +198,7 @@ if __name__ == '__main__':
         pool = every if p.name in SUMMARY_PAGES else pool_of([raw[p.name]])
         problems += [f"{p.name} cell {i}: the number {t} is in no output or code{' of any lesson' if p.name in SUMMARY_PAGES else ''}"
                      f" (refer to the output, print it, or cite its source): {u[:90]}" for i, t, u in stale_numbers(raw[p.name], pool)]
-        if not title_and_summary(read_nb(p)): problems.append(f"{p.name}: no '# title' and '> summary' in its first markdown cell")
+        if not title_and_summary(read_nb(p)): problems.append(f"{p.name}: no '# title' and one-line '> summary' in its first markdown cell")
         problems += [f"{p.name} cell {i}: imports mixed with other code: {first}" for i, first in mixed_cells(p)]
         problems += [f"{p.name}: no show_doc({m})" for m in undocumented_methods(p)]
         problems += [f"{p.name} cell {i}: backticks in a parameter comment of {n}(): {c}" for i, n, c in signature_backticks(p)]
