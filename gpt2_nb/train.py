@@ -222,7 +222,7 @@ def yardstick_losses(train:np.ndarray, # the ids the counts come from
                      cur:np.ndarray, # predict nxt[i] after cur[i]
                      nxt:np.ndarray,
                      vocab_size:int=50257) -> dict:
-    "Mean loss (nats per token) of three guessers that count instead of learn."
+    "Mean loss (nats per token) of three guessers that count instead of learning."
     return dict(
         uniform=math.log(vocab_size),
         unigram=float(-unigram_logprobs(train, vocab_size)[nxt].mean()),
