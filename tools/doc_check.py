@@ -122,10 +122,6 @@ def _value(s):
     m = re.fullmatch(r'(\d+)(?:\.(\d+))?(?:[eE]([-+]?\d+))?', s)
     return float(s), (len(m.group(2) or ''), int(m.group(3) or 0), m.group(3) is not None)
 
-def numbers_in(text):
-    "Every number token in free text (outputs, code), as its string."
-    return [m.group(1) for m in NUMBER.finditer(text)]
-
 def counts(tok, suffix):
     "Is this prose number a measured figure the rule checks? Small counts (under 100, no decimals) are not, unless a % or x follows."
     if re.fullmatch(r'\d{4}-\d{2}-\d{2}', tok): return True

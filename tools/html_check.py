@@ -108,6 +108,15 @@ class Page(HTMLParser):
 def _where(cell, heading): return f"cell {cell}" if cell else f"after heading '{heading}'" if heading else 'top'
 
 
+_CSS = {}
+def site_css(docs: Path, page: Page) -> str:
+    "The stylesheets `page` links, as one text; read once per site (every page links the same few)."
+    key = (docs, tuple(page.css))
+    if key not in _CSS:
+        _CSS[key] = '\n'.join((docs/h).read_text(errors='replace') for h in page.css if (docs/h).exists())
+    return _CSS[key]
+
+
 def column(docs: Path, page: Page):
     """The content column in px, and the characters of an output line that fit in it, from the site's CSS.
 
@@ -115,7 +124,7 @@ def column(docs: Path, page: Page):
     800px - 3 root em (17px in cosmo) = 749px, reached at any window wider than about 1300px. An output `<pre>` sits
     in it with the left margin and border of nbs/styles.css (0.8rem + 2px), in Bootstrap's `pre` font (0.875em of
     17px = 14.875px), whose widest monospace advance is 0.602em: 733.4px / 8.95px = 81 characters."""
-    css = '\n'.join((docs/h).read_text(errors='replace') for h in page.css if (docs/h).exists())
+    css = site_css(docs, page)
     m = re.search(r'--bs-root-font-size:\s*([\d.]+)px', css)
     if not m: raise SystemExit("html_check: no --bs-root-font-size in the site's CSS: update tools/html_check.py")
     rem = float(m.group(1))
@@ -182,18 +191,16 @@ def display_width(line: str) -> int:
 
 def code_wraps(docs: Path, page: Page) -> bool:
     "Does the site wrap long code lines (Quarto's `code-overflow: wrap`: `pre > code.sourceCode {white-space: pre-wrap}`)?"
-    css = '\n'.join((docs/h).read_text(errors='replace') for h in page.css if (docs/h).exists())
+    css = site_css(docs, page)
     return re.search(r'pre\s*>\s*code\.sourceCode\s*\{[^}]*white-space:\s*pre-wrap', css) is not None
 
 
 def scrolling_classes(docs: Path, page: Page) -> set:
     "The classes the site's CSS lets scroll sideways (`overflow-x: auto|scroll`): a wide table inside one scrolls on purpose."
     out = set()
-    for h in page.css:
-        if not (docs/h).exists(): continue
-        for sel, body in re.findall(r'([^{}]+)\{([^}]*)\}', (docs/h).read_text(errors='replace')):
-            if re.search(r'overflow-x:\s*(auto|scroll)', body):
-                out |= {m for part in sel.split(',') for m in re.findall(r'\.([\w-]+)\s*$', part.strip())}
+    for sel, body in re.findall(r'([^{}]+)\{([^}]*)\}', site_css(docs, page)):
+        if re.search(r'overflow-x:\s*(auto|scroll)', body):
+            out |= {m for part in sel.split(',') for m in re.findall(r'\.([\w-]+)\s*$', part.strip())}
     return out
 
 
