@@ -17,7 +17,8 @@ from .attention import ATTENTIONS, CausalSelfAttention
 from .core import GPT2NBError
 
 # %% auto #0
-__all__ = ['PRESETS', 'GPTConfigError', 'GPTConfig', 'MLP', 'Block', 'GPT', 'generate', 'has_fused_adamw', 'configure_optimizers']
+__all__ = ['PRESETS', 'GPTConfigError', 'GPTConfig', 'TanhGELU', 'MLP', 'Block', 'GPT', 'generate', 'has_fused_adamw',
+           'configure_optimizers']
 
 # %% ../nbs/05_model.ipynb #eab21a6d
 class GPTConfigError(GPT2NBError, ValueError):
@@ -85,12 +86,22 @@ class GPTConfig:
         return cls(**{**PRESETS[name], **overrides})
 
 # %% ../nbs/05_model.ipynb #dd82b6da
+class TanhGELU(nn.Module):
+    "GPT-2's GELU, x·(1 + tanh u)/2; under torch.compile as x·σ(2u), the same function."
+    def forward(self, x):
+        if not torch.compiler.is_compiling():
+            return F.gelu(x, approximate='tanh')
+        xf = x.float()
+        # 2·sqrt(2/π) (x + 0.044715 x³)
+        u2 = 1.5957691216057308 * (xf + 0.044715 * xf * xf * xf)
+        return (xf * torch.sigmoid(u2)).to(x.dtype)
+
 class MLP(nn.Module):
     "GPT-2's position-wise feed-forward layer: Linear(C, 4C), tanh-GELU, Linear(4C, C)."
     def __init__(self, config):
         super().__init__()
         self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.gelu = nn.GELU(approximate='tanh')
+        self.gelu = TanhGELU()
         self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd,
                                 bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
