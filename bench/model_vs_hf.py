@@ -9,7 +9,7 @@ One run reports, on the CPU it runs on:
    of each mode in turn, so load on the machine slows all alike): median ms, tokens/s, and MFU = tokens/s × FLOPs per
    token / the peak of the mode's number format, with FLOPs per token = 6·(12·L·C² + Vp·C) + 12·L·C·T (the model
    lesson's `flops_per_token`: 6 per matmul weight and token, plus attention's two products).
-   Ours: precision × eager/compiled × chunked/plain loss, as `gpt2nb_train` runs them; the mode its defaults choose
+   Ours: precision × eager/compiled × chunked/plain/fused loss, as `gpt2nb_train` runs them; the mode its defaults choose
    (`choose_settings`) is marked. Transformers: attn_implementation eager and sdpa, fp32 and bf16 autocast, as shipped.
    bf16 (and tf32) modes only where the CPU has bf16 units, unless --bf16 on.
 4. The ratio of our default and of our fastest mode to transformers' fastest.
@@ -35,7 +35,7 @@ import torch
 from gpt2_nb.core import ArgumentParser, seed_everything
 from gpt2_nb.model import GPT, GPTConfig, configure_optimizers
 from gpt2_nb.hf import to_hf
-from gpt2_nb.speed import flops_per_token, linear_cross_entropy
+from gpt2_nb.speed import LOSS_FNS, flops_per_token
 from gpt2_nb.precision import cpu_flags, hardware, choose_settings, keep_freed_memory, set_precision
 
 MODELS = dict(bench=(dict(n_layer=4, n_head=4, n_embd=256, block_size=256, vocab_size=50304, vocab_multiple=1), 8, 256),
@@ -65,14 +65,14 @@ def matmul_peak(mode:str, sizes=((2048, 2048, 2048), (4096, 4096, 4096), (4096, 
 
 def our_modes(hw, bf16:bool, default:tuple) -> list[tuple]:
     "(precision, compiled, loss) of each of our modes to time; the default's always among them."
-    modes = [('fp32', False, 'chunked'), ('fp32', True, 'chunked')]
+    modes = [('fp32', False, 'chunked'), ('fp32', False, 'fused'), ('fp32', True, 'chunked')]
     if hw['fast_fp32'] or bf16: modes += [('tf32', False, 'chunked')]
-    if bf16: modes += [('bf16', False, 'chunked'), ('bf16', True, 'chunked'), ('bf16', True, 'plain')]
+    if bf16: modes += [('bf16', False, 'chunked'), ('bf16', True, 'chunked'), ('bf16', True, 'plain'), ('bf16', True, 'fused')]
     return modes + ([default] if default not in modes else [])
 
 
 def make_modes(cfg:dict, hw, bf16:bool, default:tuple, with_hf:bool) -> dict:
-    "name -> dict(model, opt, kind, precision, chunked): every model a copy of the same initial weights."
+    "name -> dict(model, opt, kind, precision, loss): every model a copy of the same initial weights."
     seed_everything(0)
     base = GPT(GPTConfig(**cfg)).train()
     modes = {}
@@ -80,14 +80,14 @@ def make_modes(cfg:dict, hw, bf16:bool, default:tuple, with_hf:bool) -> dict:
         name = f"ours {prec} {'compiled' if compiled else 'eager'} {loss}"
         m = copy.deepcopy(base)
         modes[name] = dict(model=torch.compile(m) if compiled else m, opt=configure_optimizers(m, 0.1, 6e-4, device_type='cpu'),
-                           kind='ours', precision=prec, chunked=loss == 'chunked', default=(prec, compiled, loss) == default)
+                           kind='ours', precision=prec, loss=loss, default=(prec, compiled, loss) == default)
     if with_hf:
         for impl in ('eager', 'sdpa'):
             for prec in ['fp32'] + (['bf16'] if bf16 else []):
                 hf = to_hf(base).train()
                 hf.set_attn_implementation(impl)
                 modes[f"hf   {prec} {impl}"] = dict(model=hf, opt=configure_optimizers(hf, 0.1, 6e-4, device_type='cpu'), kind='hf',
-                                                    precision=prec, chunked=False, default=False)
+                                                    precision=prec, loss='plain', default=False)
     return modes
 
 
@@ -95,7 +95,7 @@ def train_step(mode, x, y) -> float:
     "One forward, backward and optimizer step in the mode's precision; returns the loss."
     ctx = set_precision(mode['precision'], 'cpu')
     with ctx():
-        if mode['kind'] == 'ours': _, loss = mode['model'](x, y, loss_fn=linear_cross_entropy if mode['chunked'] else None)
+        if mode['kind'] == 'ours': _, loss = mode['model'](x, y, loss_fn=LOSS_FNS[mode['loss']])
         else: loss = mode['model'](input_ids=x, labels=x).loss
     loss.backward()
     mode['opt'].step()

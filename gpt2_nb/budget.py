@@ -12,7 +12,7 @@ import torch.distributed as dist
 
 from .core import GPT2NBError
 from .model import GPT, GPTConfig
-from .speed import linear_cross_entropy
+from .speed import LOSS_FNS
 from .precision import set_precision
 from .loop import Callback, TrainConfig, forward_backward
 from .runs import DDPStrategy
@@ -164,7 +164,7 @@ def _gpu_step(vals:dict, mc:GPTConfig, B:int, device, world_size:int, strategy):
             set_precision(vals['precision'], device),
             device,
             s,
-            linear_cross_entropy if vals['loss'] == 'chunked' else None,
+            LOSS_FNS[vals['loss']],
         )
         torch.cuda.synchronize(device)
     except torch.cuda.OutOfMemoryError: ok.zero_()
@@ -188,7 +188,8 @@ def _cpu_step(
         vals['seq_len'],
         vals['precision'],
         activation_checkpointing=vals['activation_checkpointing'],
-        chunked_loss=vals['loss'] == 'chunked',
+        # the fused loss keeps what the chunked one keeps, in smaller pieces
+        chunked_loss=vals['loss'] != 'plain',
         grad_accum=rows // B,
         steps=2,
         tensors=False,
@@ -216,8 +217,7 @@ def choose_batch_size(vals:dict, # the filled settings, precision and loss decid
     T, dev = vals['seq_len'], torch.device(device)
     kw = dict(precision=vals['precision'], parallel=vals['parallel'],
               activation_checkpointing=vals['activation_checkpointing'],
-              chunked_loss=vals['loss'] == 'chunked',
-              attention=vals['attention'])
+              chunked_loss=vals['loss'] != 'plain', attention=vals['attention'])
     def choice_for(B, **more):
         e = estimate_memory(mc, B, T, world_size=world_size,
                             grad_accum=total // (T * world_size * B), **kw)
@@ -290,7 +290,7 @@ def step_memory(
         parallel=t.parallel,
         world_size=world_size,
         activation_checkpointing=t.activation_checkpointing,
-        chunked_loss=t.loss == 'chunked',
+        chunked_loss=t.loss != 'plain',
         attention=t.attention,
         grad_accum=accum,
         overhead=process_overhead(device) if cpu else 0,

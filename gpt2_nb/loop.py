@@ -15,7 +15,7 @@ from .core import GPT2NBError, fault_point
 from .attention import ATTENTIONS
 from .loader import n_windows
 from .model import GPT, GPTConfig, PRESETS
-from .speed import linear_cross_entropy, mfu
+from .speed import LOSS_FNS, mfu
 from gpt2_nb.precision import (
     DEVICES,
     LOSSES,
@@ -85,7 +85,7 @@ class TrainConfig:
     device:str = 'auto'            # auto (cuda > mps > cpu), cpu, cuda, mps
     precision:str = 'auto'         # fp32, tf32 or bf16 (autocast); auto: the device's fastest
     compile:bool|None = None       # torch.compile the model (None: auto, where it pays)
-    loss:str = 'auto'              # output layer and loss: chunked (no logits stored) or plain; auto: by device
+    loss:str = 'auto'              # output layer and loss: chunked or fused (no logits stored) or plain; auto: by device
     parallel:str = 'ddp'           # several processes: ddp (whole model each) or fsdp (a shard each)
     activation_checkpointing:bool = False  # recompute each block in the backward pass: less memory
     memory_budget:str|None = None  # memory per process for --batch-size auto, e.g. 3GiB (None: a share of the free)
@@ -379,7 +379,7 @@ def forward_backward(model, # the model to train (possibly compiled and/or wrapp
                      autocast, # context factory from set_precision
                      device, # where the model lives
                      strategy:Strategy|None=None, # how the processes share the step (None: one process)
-                     loss_fn:Callable|None=None): # the model's loss hook: linear_cross_entropy for the chunked loss, None for the plain one
+                     loss_fn:Callable|None=None): # the model's loss hook: LOSS_FNS[loss] (None for the plain loss)
     "Accumulate the gradient of one optimizer step over `accum` micro-batches; return the mean loss (a 0-d tensor)."
     strategy, total = strategy or Strategy(), torch.zeros((), device=device)
     for micro in range(accum):
@@ -498,7 +498,7 @@ def step_record(run:Run, loss:float, norm:float, lr:float, dt:float) -> dict:
 def fit(run:Run, callbacks=()) -> Run:
     "Train from `run.step` to the plan's last step, or until a callback sets `run.stop`; the callbacks do the rest."
     cbs, t = sorted(callbacks, key=lambda c: c.order), run.plan.train
-    loss_fn = linear_cross_entropy if t.loss == 'chunked' else None
+    loss_fn = LOSS_FNS[t.loss]
     for cb in cbs: cb.before_fit(run)
     while run.step < t.max_steps and not run.stop:
         t0 = time.perf_counter()

@@ -10,6 +10,7 @@ import torch
 
 from .core import GPT2NBError
 from .model import has_fused_adamw
+from .speed import LOSS_FNS
 
 # %% auto #0
 __all__ = ['DEVICES', 'PRECISIONS', 'LOSSES', 'COMPILE_MIN_STEPS', 'TOLERANCES', 'get_device', 'set_precision', 'cpu_flags',
@@ -216,7 +217,8 @@ def hardware(device, # a torch.device or its name
     )
 
 # %% ../nbs/08_precision.ipynb #c6d8e35d
-LOSSES = ('chunked', 'plain')
+# 'chunked', 'plain', 'fused': lesson 07's losses
+LOSSES = tuple(LOSS_FNS)
 # a shorter run does not earn back the tens of seconds torch.compile takes
 COMPILE_MIN_STEPS = 100
 
@@ -226,7 +228,7 @@ def _glibc() -> bool:
 def choose_settings(device, # where the run trains
                     precision:str='auto', # 'auto', or one of PRECISIONS (kept)
                     compile:bool|None=None, # None: auto; True or False: kept
-                    loss:str='auto', # 'auto', 'chunked' or 'plain' (kept)
+                    loss:str='auto', # 'auto', or one of LOSSES (kept)
                     steps:int|None=None, # optimizer steps the run will take (None: not known yet)
                     hw:dict|None=None, # what hardware(device) returns, or a stand-in for it
                     budget:bool=False, # the process is held to a memory budget (--batch-size auto)
@@ -269,7 +271,9 @@ def choose_settings(device, # where the run trains
             else 'auto: GPU, fused kernels'
         )
     elif loss in LOSSES: why['loss'] = 'given'
-    else: raise GPT2NBError(f"unknown loss '{loss}': use auto, chunked or plain")
+    else:
+        raise GPT2NBError(f"unknown loss '{loss}': use auto or one of "
+                          f"{', '.join(LOSSES)}")
     keep = hw['device'] == 'cpu' and _glibc()
     if keep:
         why['memory'] = (
@@ -306,14 +310,10 @@ def settings_line(s:dict # what choose_settings returns
     p = {'bf16': 'bfloat16 matrix products (weights kept in float32)',
          'tf32': 'float32 with faster matrix products',
          'fp32': 'float32 throughout'}[s['precision']]
-    how = [
-        'compiled by torch.compile' if s['compile'] else 'not compiled',
-        (
-            'the loss computed in chunks'
-            if s['loss'] == 'chunked'
-            else 'the loss computed whole'
-        ),
-    ]
+    how = ['compiled by torch.compile' if s['compile'] else 'not compiled',
+           {'chunked': 'the loss computed in chunks',
+            'fused': 'the loss computed in small tiles',
+            'plain': 'the loss computed whole'}[s['loss']]]
     # (the memory choice follows the others)
     chosen = any(w != 'given' for k, w in s['why'].items() if k != 'memory')
     return f"settings: {p}, {', '.join(how)}" + (

@@ -10,7 +10,7 @@ import torch
 from .model import GPTConfig
 
 # %% auto #0
-__all__ = ['PEAK_FLOPS', 'linear_cross_entropy', 'flops_per_token', 'peak_flops', 'mfu']
+__all__ = ['LOSS_FNS', 'PEAK_FLOPS', 'linear_cross_entropy', 'fused_linear_cross_entropy', 'flops_per_token', 'peak_flops', 'mfu']
 
 # %% ../nbs/07_model_speed.ipynb #4f735ac7
 def _compiled_chunks(x, w, targets, valid, n, vocab_size:int, chunk:int):
@@ -110,6 +110,89 @@ def linear_cross_entropy(x, # (N, C) final hidden states
                          chunk:int|None=None): # rows per chunk (default: 256 run eagerly, 1024 under torch.compile)
     "Mean cross-entropy of x·weightᵀ against targets without storing the (N, Vp) logits."
     return _LinearCrossEntropy.apply(x, weight, targets, vocab_size, chunk)
+
+# %% ../nbs/07_model_speed.ipynb #67c052e9
+def _lse_tiles(x, w, vocab_size:int, rows:int, cols:int):
+    "Pass 1: each row's log-sum-exp over the real vocabulary, from (cols, rows) tiles of logits."
+    lse = torch.empty(x.size(0), device=x.device)                     # (N,)
+    for r in range(0, x.size(0), rows):
+        xr = x[r:r + rows]                                             # (n, C)
+        acc = torch.full((xr.size(0),), float('-inf'), device=x.device)
+        for v in range(0, vocab_size, cols):
+            # (c, n): one tile of logits, small enough to stay in cache
+            zT = (w[v:min(v + cols, vocab_size)] @ xr.t()).float()
+            acc = torch.logaddexp(acc, zT.logsumexp(0))
+        lse[r:r + rows] = acc
+    return lse
+
+def _grad_tiles(x, w, tgt, scale, lse, vocab_size:int, rows:int, cols:int):
+    "Pass 2: dx and dw from (softmax − one-hot)·scale, each tile of logits made again and turned into its gradient."
+    dx = torch.zeros(x.shape, device=x.device)                         # (N, C)
+    dw = torch.zeros(w.shape, device=x.device)                         # (Vp, C)
+    for v in range(0, vocab_size, cols):
+        wt = w[v:min(v + cols, vocab_size)]                            # (c, C)
+        for r in range(0, x.size(0), rows):
+            xr, sr = x[r:r + rows], scale[r:r + rows]
+            # the same tile as in pass 1, then softmax·scale in place
+            gT = (wt @ xr.t()).float().sub_(lse[r:r + rows]).exp_().mul_(sr)
+            # minus one-hot·scale where a row's target falls in this tile
+            t = tgt[r:r + rows] - v
+            hit = ((t >= 0) & (t < wt.size(0))).nonzero().squeeze(1)
+            gT[t[hit], hit] -= sr[hit]
+            gT = gT.to(w.dtype)                                        # (c, n)
+            dw[v:v + wt.size(0)] += gT @ xr                            # (c, C)
+            dx[r:r + rows] += gT.t() @ wt                              # (n, C)
+    return dx, dw
+
+# %% ../nbs/07_model_speed.ipynb #66d9bb68
+class _FusedLinearCrossEntropy(torch.autograd.Function):
+    "Output layer + mean cross-entropy over small tiles of logits; the gradients are made in the forward pass."
+    @staticmethod
+    @torch.compiler.disable  # a loop of many small tiles: run as written
+    def forward(ctx, x, weight, targets, vocab_size, rows, cols):
+        dev = x.device.type
+        # matmul dtype
+        dt = (
+            torch.get_autocast_dtype(dev)
+            if torch.is_autocast_enabled(dev)
+            else weight.dtype
+        )
+        with torch.autocast(dev, enabled=False):
+            xd, wd = x.to(dt), weight.to(dt)
+            valid = targets != -100
+            # positions that count
+            n = valid.sum().clamp(min=1)
+            # ignored rows point at 0 (their scale is 0)
+            tgt = targets.clamp(min=0)
+            lse = _lse_tiles(xd, wd, vocab_size, rows, cols)
+            # each row's target logit: one dot product, no tile needed
+            tl = (xd.float() * wd[tgt].float()).sum(1)
+            loss = ((lse - tl) * valid).sum() / n
+            if any(ctx.needs_input_grad[:2]):
+                dx, dw = _grad_tiles(xd, wd, tgt, valid / n, lse, vocab_size,
+                                     rows, cols)
+                ctx.save_for_backward(dx.to(x.dtype), dw.to(weight.dtype))
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad):
+        dx, dw = ctx.saved_tensors
+        return dx * grad, dw * grad, None, None, None, None
+
+def fused_linear_cross_entropy(x, # (N, C) final hidden states
+                               weight, # (Vp, C) output layer (the tied embedding)
+                               targets, # (N,) token ids; -100 is ignored
+                               vocab_size:int, # real tokens: columns from here on are padding
+                               rows:int=512, # rows of x per tile
+                               cols:int=1024): # vocabulary entries per tile
+    "Mean cross-entropy of x·weightᵀ against targets, never holding more than a (cols, rows) tile of logits."
+    return _FusedLinearCrossEntropy.apply(
+        x, weight, targets, vocab_size, rows, cols
+    )
+
+# %% ../nbs/07_model_speed.ipynb #26e421fc
+LOSS_FNS = {'chunked': linear_cross_entropy, 'plain': None,
+            'fused': fused_linear_cross_entropy}
 
 # %% ../nbs/07_model_speed.ipynb #5a13de86
 def flops_per_token(config:GPTConfig, seq_len:int|None=None): # sequence length (default: block_size)

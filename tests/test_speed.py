@@ -27,6 +27,9 @@ def test_gpu_script_dry_path(tmp_path):
     assert ladder[3]['compile'] is True and first['speedup'] == 1.0
     assert sum('tokens_per_sec' in x for x in rep['results']) >= 7  # every eager combination and one compiled one
     assert [s['step'] for s in rep['cli_check']['steps']] == [1, 2]
+    # then the 124M comparison (here its small smoke model) and the three losses, each loss path trained and checked
+    for mode in ('ours plain flash', 'ours chunked flash', 'ours fused flash'): assert mode in r.stdout, r.stdout[-3000:]
+    assert 'against plain, fp32: chunked loss' in r.stdout and '; fused loss' in r.stdout, r.stdout[-3000:]
 
 
 def test_cpu_benchmark_smoke(tmp_path):
@@ -70,8 +73,8 @@ def test_gpt2_124m_benchmark_smoke(tmp_path):
     r = run_cmd(PY, REPO/'bench'/'gpt2_124m.py', '--smoke', '--json', out, cwd=REPO, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     rep = json.loads(out.read_text())
-    assert set(rep['modes']) == {'ours plain flash', 'ours plain naive', 'ours chunked flash', 'ours chunked naive',
-                                 'transformers sdpa'}, rep['modes']
+    assert set(rep['modes']) == {f'ours {loss} {attn}' for loss in ('plain', 'chunked', 'fused')
+                                 for attn in ('flash', 'naive')} | {'transformers sdpa'}, rep['modes']
     assert all(m['tokens_per_sec'] > 0 and m['ms_min'] <= m['ms'] <= m['ms_max'] for m in rep['modes'].values())
     assert 'x transformers' in r.stdout and 'nanoGPT left out' in r.stdout
     bad = run_cmd(PY, REPO/'bench'/'gpt2_124m.py', '--smoke', '--nanogpt', tmp_path, cwd=REPO, timeout=120)

@@ -191,7 +191,19 @@ def test_flags_win_over_auto(data, tmp_path):
     s = json.loads((tmp_path/'config.json').read_text())['settings']
     assert (s['precision'], s['compile'], s['loss']) == ('tf32', False, 'plain')
     assert {v for k, v in s['why'].items() if k != 'memory'} == {'given'}  # (how freed memory is handled is not a flag)
-    assert_one_line_error(run_cmd(PY, *auto_args(data, tmp_path/'x', '--loss', 'fused')), 'invalid choice')
+    assert_one_line_error(run_cmd(PY, *auto_args(data, tmp_path/'x', '--loss', 'tiled')), 'invalid choice')
+
+def test_losses_train_alike(data, tmp_path):
+    "--loss fused and --loss chunked train as --loss plain does: the same losses and gradient norms, fp32, 3 steps."
+    runs = {}
+    for loss in ('plain', 'chunked', 'fused'):
+        run_cmd(PY, *auto_args(data, tmp_path/loss, '--max-steps', '3', '--precision', 'fp32', '--no-compile',
+                               '--loss', loss), check=True)
+        assert json.loads((tmp_path/loss/'config.json').read_text())['settings']['loss'] == loss
+        runs[loss] = records(tmp_path/loss)
+    assert len(runs['plain']) == 3
+    compare(runs['fused'], runs['plain'])
+    compare(runs['chunked'], runs['plain'])
 
 def test_dry_run_shows_auto_choices(data, tmp_path):
     "--dry-run plans with the same choices a run would make (a 500-step run on this machine), and says they are auto."
