@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from gpt2_nb.bench import proc_status
+from gpt2_nb.bench import peak_memory, peak_rss, tensor_error
 from gpt2_nb.core import ArgumentParser
 from gpt2_nb.precision import cpu_flags, device_name, get_device
 from gpt2_nb.speed import LOSS_FNS
@@ -41,21 +41,6 @@ def inputs(N:int, C:int, Vp:int, V:int, seed:int=0, device='cpu'):
     return x.to(device), w.to(device), torch.randint(0, V, (N,), generator=g).to(device)
 
 
-def memory_now(dev:str) -> int:
-    "Bytes held now: resident memory on a CPU, allocated memory on a GPU."
-    return proc_status('VmRSS') if dev == 'cpu' else torch.cuda.memory_allocated()
-
-
-def reset_peak(dev:str):
-    "Start the peak again from what is held now."
-    if dev != 'cpu': torch.cuda.reset_peak_memory_stats(); return
-    with open('/proc/self/clear_refs', 'w') as f: f.write('5')   # Linux: VmHWM = VmRSS
-
-
-def peak_now(dev:str) -> int:
-    return proc_status('VmHWM') if dev == 'cpu' else torch.cuda.max_memory_allocated()
-
-
 def probe(a:dict) -> dict:
     "In this (fresh) process: peak memory rise and step times of one loss path."
     from gpt2_nb.precision import keep_freed_memory
@@ -70,14 +55,13 @@ def probe(a:dict) -> dict:
         loss.backward()
         w.grad = None
         if dev != 'cpu': torch.cuda.synchronize()
-    reset_peak(dev)
-    base = memory_now(dev)
-    t0 = time.perf_counter(); step(); first = time.perf_counter() - t0
-    peak = peak_now(dev) - base
-    times = []
-    for _ in range(a['steps']):
+    def timed():
         t0 = time.perf_counter(); step(); times.append(time.perf_counter() - t0)
-    return dict(peak_bytes=peak, ms=1e3 * statistics.median(times + [first]))
+    times = []
+    # the first step's peak: resident memory on a CPU, allocated memory on a GPU
+    peak = peak_rss(timed) if dev == 'cpu' else peak_memory(timed, dev)
+    for _ in range(a['steps']): timed()
+    return dict(peak_bytes=peak, ms=1e3 * statistics.median(times))
 
 
 def agreement(N:int, C:int, Vp:int, V:int, device='cpu') -> dict:
@@ -92,11 +76,9 @@ def agreement(N:int, C:int, Vp:int, V:int, device='cpu') -> dict:
             with torch.autocast(x.device.type, torch.bfloat16, enabled=precision == 'bf16'):
                 l = head_loss(loss, x, w, t, V)
             l.backward()
-            res[loss] = (l.detach().double(), x.grad.double(), w.grad.double())
+            res[loss] = (l.detach(), x.grad, w.grad)
         ref = res['plain']
-        out[precision] = {loss: dict(loss=((r[0] - ref[0]).abs() / ref[0]).item(),
-                                     dx=((r[1] - ref[1]).norm() / ref[1].norm()).item(),
-                                     dw=((r[2] - ref[2]).norm() / ref[2].norm()).item())
+        out[precision] = {loss: {k: tensor_error(a, b)['rel'] for k, a, b in zip(('loss', 'dx', 'dw'), ref, r)}
                           for loss, r in res.items() if loss != 'plain'}
     return out
 

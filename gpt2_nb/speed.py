@@ -74,17 +74,20 @@ def _eager_chunks(x, w, targets, valid, n, vocab_size:int, chunk:int):
     return loss, dx, dw
 
 # %% ../nbs/07_model_speed.ipynb #481c2939
+def _matmul_dtype(x, weight):
+    "The dtype the output layer's products run in: autocast's, where it is on for x's device, else the weight's."
+    dev = x.device.type
+    return (
+        torch.get_autocast_dtype(dev)
+        if torch.is_autocast_enabled(dev)
+        else weight.dtype
+    )
+
 class _LinearCrossEntropy(torch.autograd.Function):
     "Output layer + mean cross-entropy in chunks of rows; the gradients are made in the forward pass."
     @staticmethod
     def forward(ctx, x, weight, targets, vocab_size, chunk):
-        dev = x.device.type
-        # matmul dtype
-        dt = (
-            torch.get_autocast_dtype(dev)
-            if torch.is_autocast_enabled(dev)
-            else weight.dtype
-        )
+        dev, dt = x.device.type, _matmul_dtype(x, weight)
         with torch.autocast(dev, enabled=False):
             valid = targets != -100
             # positions that count
@@ -150,13 +153,7 @@ class _FusedLinearCrossEntropy(torch.autograd.Function):
     @staticmethod
     @torch.compiler.disable  # a loop of many small tiles: run as written
     def forward(ctx, x, weight, targets, vocab_size, rows, cols):
-        dev = x.device.type
-        # matmul dtype
-        dt = (
-            torch.get_autocast_dtype(dev)
-            if torch.is_autocast_enabled(dev)
-            else weight.dtype
-        )
+        dev, dt = x.device.type, _matmul_dtype(x, weight)
         with torch.autocast(dev, enabled=False):
             xd, wd = x.to(dt), weight.to(dt)
             valid = targets != -100
